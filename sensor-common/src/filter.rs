@@ -1,0 +1,45 @@
+//! Kernel prefilter maps: which opens may leave the kernel.
+
+/// Bytes of a name key in the `NAME_FILTER` LPM trie.
+pub const NAME_KEY_LEN: usize = 64;
+/// `NameFilterValue::positions` bit 0: the entry matches the file's own name.
+pub const POS_BASENAME: u32 = 1;
+/// Ancestor directories checked by the kernel (depth 1 = parent directory).
+pub const MAX_ANCESTOR_DEPTH: u32 = 4;
+
+/// Key of `INODE_FILTER`: a watched file's identity.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct InodeKey {
+    /// Kernel `s_dev` (major<<20|minor).
+    pub dev: u32,
+    pub _pad0: u32,
+    pub ino: u64,
+}
+
+/// Value of `NAME_FILTER` (an LPM trie keyed by name bytes): where the name must stand.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NameFilterValue {
+    /// Bit 0: basename; bit d (1..=4): ancestor directory at depth d.
+    pub positions: u32,
+    pub _pad0: u32,
+}
+
+/// Index into the `CONFIG` array map.
+pub const CONFIG_FLAGS: u32 = 0;
+/// `CONFIG[CONFIG_FLAGS]` bit: every successful open leaves the kernel (a rule cannot
+/// be prefiltered).
+pub const FLAG_PASS_ALL_OPENS: u64 = 1;
+/// Index into `CONFIG`: OR of the ancestor bits (1 << depth) any name entry uses, so
+/// the kernel skips walking parents nobody watches.
+pub const CONFIG_ANCESTOR_MASK: u32 = 1;
+/// Entries in the `CONFIG` array.
+pub const CONFIG_ENTRIES: u32 = 4;
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: `#[repr(C)]`, integers only, explicit padding.
+    unsafe impl aya::Pod for super::InodeKey {}
+    unsafe impl aya::Pod for super::NameFilterValue {}
+}

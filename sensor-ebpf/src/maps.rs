@@ -1,0 +1,103 @@
+//! Maps shared by all programs. Userspace finds them by these names.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, HashMap, LpmTrie, PerCpuArray, RingBuf},
+};
+use sensor_common::{
+    CONFIG_ENTRIES, ExecEvent, InodeKey, KernelOffsets, NAME_KEY_LEN, NameFilterValue,
+    OpenEvent, STAT_COUNT,
+};
+
+/// All records for userspace. Size is replaced at load time (`--ringbuf-bytes`).
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
+
+/// Per-CPU counters (`sensor_common::stats`).
+#[map]
+pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
+
+/// Watched files by identity (dev, inode), filled by userspace from the rules.
+#[map]
+pub static INODE_FILTER: HashMap<InodeKey, u32> = HashMap::with_max_entries(65536, 0);
+
+/// Watched name components (exact or prefix), filled by userspace from the rules.
+#[map]
+pub static NAME_FILTER: LpmTrie<[u8; NAME_KEY_LEN], NameFilterValue> =
+    LpmTrie::with_max_entries(4096, 1 /* BPF_F_NO_PREALLOC, required for LPM tries */);
+
+/// Per-CPU space where an open record is assembled before `bpf_ringbuf_output`.
+#[map]
+pub static SCRATCH_OPEN: PerCpuArray<OpenEvent> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per-CPU space where an exec record is assembled.
+#[map]
+pub static SCRATCH_EXEC: PerCpuArray<ExecEvent> = PerCpuArray::with_max_entries(1, 0);
+
+/// Run-time switches (`sensor_common::filter::CONFIG_*`).
+#[map]
+pub static CONFIG: Array<u64> = Array::with_max_entries(CONFIG_ENTRIES, 0);
+
+/// Kernel struct offsets from the running kernel's BTF, set by the loader.
+#[unsafe(no_mangle)]
+pub static OFFSETS: KernelOffsets = KernelOffsets {
+    valid: 0,
+    self_tgid: 0,
+    task_tgid: 0,
+    task_pid: 0,
+    task_real_parent: 0,
+    task_group_leader: 0,
+    task_files: 0,
+    task_cred: 0,
+    task_mm: 0,
+    task_comm: 0,
+    task_loginuid: 0,
+    task_sessionid: 0,
+    task_start_boottime: 0,
+    task_exit_code: 0,
+    cred_uid: 0,
+    cred_gid: 0,
+    cred_euid: 0,
+    cred_egid: 0,
+    files_fdt: 0,
+    fdt_fd: 0,
+    fdt_max_fds: 0,
+    file_f_path: 0,
+    file_f_inode: 0,
+    file_f_flags: 0,
+    path_mnt: 0,
+    path_dentry: 0,
+    dentry_d_parent: 0,
+    dentry_d_name: 0,
+    qstr_name: 0,
+    inode_i_ino: 0,
+    inode_i_sb: 0,
+    inode_i_mode: 0,
+    inode_i_uid: 0,
+    sb_s_dev: 0,
+    mount_mnt: 0,
+    mount_mnt_parent: 0,
+    mount_mnt_mountpoint: 0,
+    vfsmount_mnt_root: 0,
+    mm_arg_start: 0,
+    mm_arg_end: 0,
+    bprm_file: 0,
+    bprm_filename: 0,
+};
+
+/// Reads one offset. Volatile so the compiler cannot fold the zero initial value.
+macro_rules! off {
+    ($field:ident) => {
+        unsafe { core::ptr::read_volatile(&raw const $crate::maps::OFFSETS.$field) as usize }
+    };
+}
+pub(crate) use off;
+
+/// Adds one to a per-CPU counter.
+#[inline(always)]
+pub fn count(index: u32) {
+    if let Some(slot) = STATS.get_ptr_mut(index) {
+        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
+        unsafe { *slot += 1 };
+    }
+}

@@ -1,0 +1,207 @@
+//! Stage 2: raw ring-buffer records → typed events. Every record is checked for length
+//! and kind before any field is read, and read with `read_unaligned`; a malformed
+//! record is counted and skipped, never trusted.
+
+mod path;
+
+use std::mem::size_of;
+
+use sensor_common::{
+    ARGS_LEN, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_OPEN, EventHeader, ExecEvent,
+    ExitEvent, ForkEvent, OpenEvent, TaskInfo,
+};
+
+pub use path::{KernelPath, cstr_lossy};
+
+/// Why a record was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("record of {0} bytes is shorter than a header")]
+    Short(usize),
+    #[error("unknown record kind {0}")]
+    UnknownKind(u32),
+    #[error("record kind {kind} needs {need} bytes, got {got}")]
+    Truncated { kind: u32, need: usize, got: usize },
+    #[error("record header says {claimed} bytes, buffer has {got}")]
+    SizeMismatch { claimed: usize, got: usize },
+}
+
+/// Who did it: the task identity the kernel read at the time of the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub tgid: u32,
+    pub tid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub egid: u32,
+    /// `None` when the audit login uid is unset.
+    pub loginuid: Option<u32>,
+    pub sessionid: Option<u32>,
+    pub start_boottime_ns: u64,
+    pub comm: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exec {
+    pub task: Task,
+    pub ts_boot_ns: u64,
+    pub filename: String,
+    pub executable: KernelPath,
+    pub exe_dev: u32,
+    pub exe_ino: u64,
+    pub args: Vec<String>,
+    pub args_truncated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fork {
+    pub parent: Task,
+    pub ts_boot_ns: u64,
+    pub child_tgid: u32,
+    pub child_start_boottime_ns: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    pub task: Task,
+    pub ts_boot_ns: u64,
+    pub exit_code: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Open {
+    pub task: Task,
+    pub ts_boot_ns: u64,
+    pub syscall: u32,
+    pub fd: i32,
+    pub flags: u32,
+    pub matched: u32,
+    pub dev: u32,
+    pub ino: u64,
+    pub mode: u32,
+    pub owner_uid: u32,
+    pub path: KernelPath,
+}
+
+/// A decoded kernel record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Exec(Exec),
+    Fork(Fork),
+    Exit(Exit),
+    Open(Open),
+}
+
+impl Event {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Event::Exec(_) => "exec",
+            Event::Fork(_) => "fork",
+            Event::Exit(_) => "exit",
+            Event::Open(_) => "open",
+        }
+    }
+}
+
+/// Reads a `T` from the start of `buf` after checking its length.
+fn read_record<T: Copy>(buf: &[u8], kind: u32) -> Result<T, DecodeError> {
+    let need = size_of::<T>();
+    if buf.len() < need {
+        return Err(DecodeError::Truncated { kind, need, got: buf.len() });
+    }
+    // SAFETY: length checked above; T is a plain-old-data `#[repr(C)]` record of
+    // integers and byte arrays, valid for any bit pattern; read_unaligned has no
+    // alignment requirement.
+    Ok(unsafe { std::ptr::read_unaligned(buf.as_ptr().cast::<T>()) })
+}
+
+fn task(t: &TaskInfo) -> Task {
+    let opt = |v: u32| (v != u32::MAX).then_some(v);
+    Task {
+        tgid: t.tgid,
+        tid: t.pid,
+        ppid: t.ppid,
+        uid: t.uid,
+        gid: t.gid,
+        euid: t.euid,
+        egid: t.egid,
+        loginuid: opt(t.loginuid),
+        sessionid: opt(t.sessionid),
+        start_boottime_ns: t.start_boottime_ns,
+        comm: cstr_lossy(&t.comm),
+    }
+}
+
+/// Splits NUL-separated argv.
+fn split_args(raw: &[u8]) -> Vec<String> {
+    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    raw.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+}
+
+/// Decodes one ring-buffer record.
+pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
+    let hdr: EventHeader = read_record(buf, 0).map_err(|_| DecodeError::Short(buf.len()))?;
+    let claimed = hdr.size as usize;
+    if claimed > buf.len() {
+        return Err(DecodeError::SizeMismatch { claimed, got: buf.len() });
+    }
+    let buf = &buf[..claimed];
+    match hdr.kind {
+        EVENT_EXEC => {
+            let e: ExecEvent = read_record(buf, hdr.kind)?;
+            let args_len = (e.args_len as usize).min(ARGS_LEN);
+            Ok(Event::Exec(Exec {
+                task: task(&e.header.task),
+                ts_boot_ns: e.header.ts_boot_ns,
+                filename: cstr_lossy(&e.filename),
+                executable: KernelPath::from_rec(&e.exe_path),
+                exe_dev: e.exe_dev,
+                exe_ino: e.exe_ino,
+                args: split_args(&e.args[..args_len]),
+                args_truncated: e.args_truncated != 0,
+            }))
+        }
+        EVENT_FORK => {
+            let e: ForkEvent = read_record(buf, hdr.kind)?;
+            Ok(Event::Fork(Fork {
+                parent: task(&e.header.task),
+                ts_boot_ns: e.header.ts_boot_ns,
+                child_tgid: e.child_tgid,
+                child_start_boottime_ns: e.child_start_boottime_ns,
+            }))
+        }
+        EVENT_EXIT => {
+            let e: ExitEvent = read_record(buf, hdr.kind)?;
+            Ok(Event::Exit(Exit {
+                task: task(&e.header.task),
+                ts_boot_ns: e.header.ts_boot_ns,
+                exit_code: e.exit_code,
+            }))
+        }
+        EVENT_OPEN => {
+            let e: OpenEvent = read_record(buf, hdr.kind)?;
+            Ok(Event::Open(Open {
+                task: task(&e.header.task),
+                ts_boot_ns: e.header.ts_boot_ns,
+                syscall: e.syscall,
+                fd: e.fd,
+                flags: e.flags,
+                matched: e.matched,
+                dev: e.dev,
+                ino: e.ino,
+                mode: e.mode,
+                owner_uid: e.owner_uid,
+                path: KernelPath::from_rec(&e.path),
+            }))
+        }
+        other => Err(DecodeError::UnknownKind(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

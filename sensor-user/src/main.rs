@@ -1,0 +1,144 @@
+//! The `tokenwarden` command line.
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use clap::{Parser, Subcommand};
+use tokenwarden::{
+    daemon::{self, RunOptions},
+    detect::rules::{self, RuleErrors, RuleSet, Source},
+};
+
+#[derive(Parser)]
+#[command(name = "tokenwarden", version, about = "eBPF sensor for credential and session theft after login")]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load the probes and report credential-store access (needs root).
+    Run {
+        /// Rule files or directories, in order. Default: the embedded rule pack.
+        #[arg(long = "rules", value_name = "PATH")]
+        rules: Vec<PathBuf>,
+        /// `stdout` or `file:PATH`.
+        #[arg(long, default_value = "stdout")]
+        output: String,
+        /// Written (with the sensor's pid) once every probe is attached.
+        #[arg(long, value_name = "PATH")]
+        ready_file: Option<PathBuf>,
+        /// Also emit `event.kind: event` documents for process starts and for watched
+        /// stores opened by allowed programs.
+        #[arg(long)]
+        emit_events: bool,
+        /// Seconds between `sensor-stats` state documents (also sent on SIGUSR1).
+        #[arg(long, default_value_t = 60)]
+        stats_interval: u64,
+        /// Seconds between re-scans of the stores on disk (watched inodes).
+        #[arg(long, default_value_t = 30)]
+        rescan_interval: u64,
+        /// Kernel ring-buffer size in bytes (power of two).
+        #[arg(long, default_value_t = 8 * 1024 * 1024)]
+        ringbuf_bytes: u32,
+    },
+    /// Rule files.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Validate rule files without root or BPF. Exit 0 when valid, 1 otherwise.
+    Check {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Print the embedded default rule pack.
+    Dump,
+}
+
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOKENWARDEN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn load_rules(paths: &[PathBuf]) -> Result<RuleSet, RuleErrors> {
+    let sources: Vec<Source> =
+        if paths.is_empty() { vec![rules::embedded_default()] } else { rules::load_paths(paths)? };
+    RuleSet::compile(&sources)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs(&cli.log_format);
+    match cli.command {
+        Command::Rules { command: RulesCommand::Dump } => {
+            print!("{}", rules::embedded_default().text);
+            ExitCode::SUCCESS
+        }
+        Command::Rules { command: RulesCommand::Check { paths } } => match load_rules(&paths) {
+            Ok(set) => {
+                let f = set.kernel_filter();
+                for id in &f.unfilterable {
+                    eprintln!("warning: rule {id} cannot be prefiltered in the kernel: every file open will go through userspace");
+                }
+                println!(
+                    "ok: {} rules ({} enabled), {} kernel name filters",
+                    set.rules().len(),
+                    set.enabled_count(),
+                    f.names.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errs) => {
+                eprintln!("{errs}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Run { rules, output, ready_file, emit_events, stats_interval, rescan_interval, ringbuf_bytes } => {
+            let set = match load_rules(&rules) {
+                Ok(s) => s,
+                Err(errs) => {
+                    eprintln!("{errs}");
+                    return ExitCode::from(2);
+                }
+            };
+            let opts = RunOptions {
+                output,
+                ready_file,
+                emit_events,
+                stats_interval: Duration::from_secs(stats_interval.max(1)),
+                rescan_interval: Duration::from_secs(rescan_interval.max(1)),
+                ringbuf_bytes,
+                exit_ttl: Duration::from_secs(300),
+                max_processes: 65_536,
+            };
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: tokio runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match rt.block_on(daemon::run(set, opts)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}

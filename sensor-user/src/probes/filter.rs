@@ -1,0 +1,130 @@
+//! Writes the rules' kernel prefilter into the maps: watched names (LPM trie), watched
+//! inodes (hash map) and switches (config array).
+
+use std::collections::HashSet;
+
+use aya::maps::lpm_trie::Key;
+use sensor_common::{
+    CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, FLAG_PASS_ALL_OPENS, InodeKey, NAME_KEY_LEN,
+    NameFilterValue,
+};
+
+use super::{Probes, ProbeError};
+use crate::detect::rules::{KernelFilter, NameMatch};
+
+/// One LPM-trie entry as written to the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrieEntry {
+    pub prefix_bits: u32,
+    pub data: [u8; NAME_KEY_LEN],
+    pub positions: u32,
+}
+
+/// Turns name matches into trie entries. An exact name is stored with its NUL so it only
+/// matches whole names; a prefix without. Because the trie answers with the longest
+/// match only, each entry also carries the positions of every shorter entry that is a
+/// prefix of it.
+pub fn trie_entries(names: &[NameMatch]) -> Vec<TrieEntry> {
+    let mut entries: Vec<TrieEntry> = names
+        .iter()
+        .map(|n| {
+            let len = n.name.len().min(NAME_KEY_LEN - 1);
+            let mut data = [0u8; NAME_KEY_LEN];
+            data[..len].copy_from_slice(&n.name[..len]);
+            let exact = !n.prefix && n.name.len() < NAME_KEY_LEN;
+            let bytes = if exact { len + 1 } else { len };
+            TrieEntry { prefix_bits: (bytes * 8) as u32, data, positions: u32::from(n.positions) }
+        })
+        .collect();
+    let snapshot = entries.clone();
+    for e in &mut entries {
+        for other in &snapshot {
+            let ob = (other.prefix_bits / 8) as usize;
+            if other.prefix_bits < e.prefix_bits && e.data[..ob] == other.data[..ob] {
+                e.positions |= other.positions;
+            }
+        }
+    }
+    entries.sort_by(|a, b| (a.prefix_bits, a.data).cmp(&(b.prefix_bits, b.data)));
+    entries.dedup_by(|a, b| {
+        if a.prefix_bits == b.prefix_bits && a.data == b.data {
+            b.positions |= a.positions;
+            true
+        } else {
+            false
+        }
+    });
+    entries
+}
+
+/// Replaces the name trie and switches with `filter`'s.
+pub fn apply_names(probes: &mut Probes, filter: &KernelFilter) -> Result<usize, ProbeError> {
+    let wrap = |source| ProbeError::Map { name: "NAME_FILTER", source };
+    let entries = trie_entries(&filter.names);
+    let wanted: HashSet<(u32, [u8; NAME_KEY_LEN])> =
+        entries.iter().map(|e| (e.prefix_bits, e.data)).collect();
+    for e in &entries {
+        let key = Key::new(e.prefix_bits, e.data);
+        probes
+            .name_filter
+            .insert(&key, NameFilterValue { positions: e.positions, _pad0: 0 }, 0)
+            .map_err(wrap)?;
+    }
+    let stale: Vec<Key<[u8; NAME_KEY_LEN]>> = probes
+        .name_filter
+        .keys()
+        .filter_map(Result::ok)
+        .filter(|k| !wanted.contains(&(k.prefix_len(), k.data())))
+        .collect();
+    for k in stale {
+        probes.name_filter.remove(&k).map_err(wrap)?;
+    }
+    let ancestor_mask = entries.iter().fold(0u64, |m, e| m | u64::from(e.positions & !1));
+    let flags = if filter.pass_all { FLAG_PASS_ALL_OPENS } else { 0 };
+    let cwrap = |source| ProbeError::Map { name: "CONFIG", source };
+    probes.config.set(CONFIG_ANCESTOR_MASK, ancestor_mask, 0).map_err(cwrap)?;
+    probes.config.set(CONFIG_FLAGS, flags, 0).map_err(cwrap)?;
+    Ok(entries.len())
+}
+
+/// Makes the kernel's watched-inode set equal to `wanted`.
+pub fn apply_inodes(probes: &mut Probes, wanted: &HashSet<InodeKey>) -> Result<(), ProbeError> {
+    let wrap = |source| ProbeError::Map { name: "INODE_FILTER", source };
+    let present: HashSet<InodeKey> = probes.inode_filter.keys().filter_map(Result::ok).collect();
+    for k in wanted.difference(&present) {
+        probes.inode_filter.insert(k, 1, 0).map_err(wrap)?;
+    }
+    for k in present.difference(wanted) {
+        probes.inode_filter.remove(k).map_err(wrap)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nm(name: &str, prefix: bool, positions: u8) -> NameMatch {
+        NameMatch { name: name.as_bytes().to_vec(), prefix, positions }
+    }
+
+    #[test]
+    fn exact_names_include_nul_and_inherit_prefix_positions() {
+        let entries = trie_entries(&[nm("id_", true, 1), nm("id_rsa", false, 2), nm("cache", false, 2)]);
+        let id = entries.iter().find(|e| e.prefix_bits == 24).expect("prefix entry");
+        assert_eq!(&id.data[..3], b"id_");
+        assert_eq!(id.positions, 1);
+        let rsa = entries.iter().find(|e| e.prefix_bits == 56).expect("exact id_rsa with NUL");
+        assert_eq!(&rsa.data[..7], b"id_rsa\0");
+        assert_eq!(rsa.positions, 3, "exact entry carries the prefix entry's basename bit");
+        let cache = entries.iter().find(|e| &e.data[..5] == b"cache").expect("cache");
+        assert_eq!(cache.positions, 2);
+    }
+
+    #[test]
+    fn duplicates_merge_positions() {
+        let entries = trie_entries(&[nm("secrets", false, 2), nm("secrets", false, 4)]);
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].positions, 6);
+    }
+}
