@@ -1,1 +1,226 @@
+//! Harness for black-box tests: starts the real `tokenwarden` binary, waits for its
+//! ready file, and reads the JSON documents it writes.
+//!
+//! Kernel tests need root and a BTF kernel. Outside CI they skip with a one-line
+//! reason; under `CI=true` a missing capability is a failure, never a skip.
 
+pub mod users;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+/// Kernel tests observe the whole host: run them one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The binary under test (`TOKENWARDEN_BIN`, set by `cargo xtask test`).
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("TOKENWARDEN_BIN") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+    for profile in ["release", "debug"] {
+        let p = root.join("target").join(profile).join("tokenwarden");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("tokenwarden binary not found: run the tests with `cargo xtask test`");
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Whether kernel tests can run here. Panics in CI when they cannot.
+pub fn kernel_tests_enabled(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let reason = if !root {
+        Some("not running as root")
+    } else if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        Some("kernel has no BTF (/sys/kernel/btf/vmlinux)")
+    } else {
+        None
+    };
+    match reason {
+        None => true,
+        Some(r) if in_ci() => panic!("{test}: kernel test cannot run in CI: {r}"),
+        Some(r) => {
+            eprintln!("skipped {test}: {r}");
+            false
+        }
+    }
+}
+
+/// A private temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let nanos = Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id());
+        let p = std::env::temp_dir().join(format!("tw-{tag}-{}-{nanos:x}", std::process::id()));
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running sensor.
+pub struct Sensor {
+    child: Child,
+    pub dir: TempDir,
+    pub out: PathBuf,
+    pub err: PathBuf,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Sensor {
+    /// Starts `tokenwarden run` with `args`, and waits until it is ready.
+    pub fn start(args: &[&str]) -> Sensor {
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = TempDir::new("sensor");
+        let out = dir.path().join("out.jsonl");
+        let err = dir.path().join("stderr.log");
+        let ready = dir.path().join("ready");
+        let child = Command::new(binary())
+            .arg("run")
+            .arg("--output")
+            .arg(format!("file:{}", out.display()))
+            .arg("--ready-file")
+            .arg(&ready)
+            .args(args)
+            .env("TOKENWARDEN_LOG", "debug,aya=info,aya_obj=info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).expect("stderr file"))
+            .spawn()
+            .expect("spawn tokenwarden");
+        let mut s = Sensor { child, dir, out, err, _serial: serial };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ready.exists() {
+            if let Ok(Some(status)) = s.child.try_wait() {
+                panic!("tokenwarden exited before ready ({status}): {}", s.stderr());
+            }
+            assert!(Instant::now() < deadline, "tokenwarden not ready in 60 s: {}", s.stderr());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        s
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    /// Every byte the sensor wrote (output and logs).
+    pub fn all_output(&self) -> String {
+        format!("{}{}", std::fs::read_to_string(&self.out).unwrap_or_default(), self.stderr())
+    }
+
+    /// Every document written so far. Each line must be one JSON object.
+    pub fn docs(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("output line is not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// Waits until a document satisfies `pred`.
+    pub fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(d) = self.docs().into_iter().find(|d| pred(d)) {
+                return d;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; output:\n{}", self.all_output());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Asks for a state report (SIGUSR1) and returns it.
+    pub fn stats(&self) -> Value {
+        let before = self.docs().iter().filter(|d| is_action(d, "sensor-stats")).count();
+        self.signal(libc::SIGUSR1);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let stats: Vec<Value> = self.docs().into_iter().filter(|d| is_action(d, "sensor-stats")).collect();
+            if stats.len() > before {
+                return stats.last().expect("non-empty").clone();
+            }
+            assert!(Instant::now() < deadline, "no stats report: {}", self.stderr());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// SIGTERM; asserts a clean exit 0 and returns every document.
+    pub fn stop(mut self) -> Vec<Value> {
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "tokenwarden exited with {status}: {}", self.stderr());
+                break;
+            }
+            assert!(Instant::now() < deadline, "tokenwarden did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.docs()
+    }
+}
+
+impl Drop for Sensor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn is_action(d: &Value, action: &str) -> bool {
+    d["event"]["action"] == action
+}
+
+pub fn is_alert(d: &Value) -> bool {
+    d["event"]["kind"] == "alert"
+}
+
+/// A kernel counter from a stats document.
+pub fn kernel_counter(stats: &Value, name: &str) -> u64 {
+    stats["tokenwarden"]["sensor"]["kernel"][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("stats have no kernel counter {name}: {stats}"))
+}
+
+/// Runs a shell snippet and returns its stdout; panics on failure.
+pub fn sh(script: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(script).output().expect("spawn sh");
+    assert!(
+        out.status.success(),
+        "`{script}` failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -1,1 +1,119 @@
-fn main() {}
+//! `cargo xtask setup | build | run | test`: one entry point for developers and CI.
+
+mod setup;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "tokenwarden developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install every tool and package the build and tests need (idempotent).
+    Setup,
+    /// Build the sensor (release) including its eBPF programs.
+    Build,
+    /// Set up, build and run `tokenwarden run` as root with the embedded rules.
+    Run {
+        /// Extra arguments for `tokenwarden run`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Set up, then run every test: lints, unit tests and the black-box kernel tests.
+    Test {
+        /// Skip `cargo fmt --check` and `cargo clippy`.
+        #[arg(long)]
+        no_lint: bool,
+        /// Extra arguments for `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// Runs a command in the workspace root, failing on a non-zero exit.
+pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd.current_dir(root()).status().with_context(|| format!("spawn {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.env("CARGO_TERM_COLOR", "never");
+    c
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc_geteuid() == 0 }
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+fn build() -> anyhow::Result<PathBuf> {
+    run(cargo().args(["build", "--release", "--package", "sensor-user", "--bin", "tokenwarden"]))?;
+    Ok(root().join("target/release/tokenwarden"))
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Setup => setup::setup(),
+        Cmd::Build => build().map(|_| ()),
+        Cmd::Run { args } => {
+            setup::setup()?;
+            let bin = build()?;
+            if !is_root() {
+                bail!("tokenwarden loads eBPF programs and must run as root: sudo -E cargo xtask run");
+            }
+            setup::mount_kernel_fs()?;
+            run(Command::new(bin).arg("run").args(args))
+        }
+        Cmd::Test { no_lint, args } => {
+            setup::setup()?;
+            if is_root() {
+                setup::mount_kernel_fs()?;
+            }
+            if !no_lint {
+                run(cargo().args(["fmt", "--all", "--check"]))?;
+                run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+            }
+            // The black-box tests start this binary.
+            let bin = build()?;
+            run(cargo()
+                .args(["test", "--workspace", "--release"])
+                .args(&args)
+                .env("TOKENWARDEN_BIN", &bin))
+        }
+    }
+}

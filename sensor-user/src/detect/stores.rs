@@ -157,14 +157,17 @@ fn component_matcher(comp: &str) -> Option<GlobMatcher> {
     Glob::new(comp).ok().map(|g| g.compile_matcher())
 }
 
-/// Home directories: every existing directory named in /etc/passwd, plus /root and
-/// everything under /home.
+/// Home directories of people: root's, those of /etc/passwd users with uid ≥ 1000
+/// (`UID_MIN`), and everything under /home. Service accounts' homes (/var/lib/…) are
+/// left out of the scan; their stores are still caught by name in the kernel.
 pub fn home_dirs() -> Vec<PathBuf> {
     let mut homes: Vec<PathBuf> = vec![PathBuf::from("/root")];
     if let Ok(passwd) = std::fs::read_to_string("/etc/passwd") {
         for line in passwd.lines() {
-            if let Some(home) = line.split(':').nth(5) {
-                if home.len() > 1 && home != "/" && !home.starts_with("/nonexistent") {
+            let f: Vec<&str> = line.split(':').collect();
+            let uid = f.get(2).and_then(|u| u.parse::<u32>().ok());
+            if let (Some(uid), Some(home)) = (uid, f.get(5)) {
+                if (uid == 0 || (1000..65534).contains(&uid)) && home.len() > 1 {
                     homes.push(PathBuf::from(home));
                 }
             }
@@ -173,18 +176,10 @@ pub fn home_dirs() -> Vec<PathBuf> {
     if let Ok(rd) = std::fs::read_dir("/home") {
         homes.extend(rd.flatten().map(|e| e.path()));
     }
-    homes.retain(|h| h.is_dir() && !is_system_dir(h));
+    homes.retain(|h| h.is_dir());
     homes.sort();
     homes.dedup();
     homes
-}
-
-/// System "homes" from /etc/passwd that are not user homes and are huge to scan.
-fn is_system_dir(p: &Path) -> bool {
-    ["/bin", "/sbin", "/usr", "/dev", "/proc", "/sys", "/var", "/run", "/etc", "/tmp"]
-        .iter()
-        .any(|s| p == Path::new(s))
-        && p != Path::new("/root")
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Stage 3: the process table. Seeded from procfs at start, kept exact by exec/fork/exit
 //! records, it gives every event its exec identity and ancestry.
 
+pub mod redact;
 mod seed;
 mod table;
 

@@ -25,7 +25,7 @@ pub fn seed_from_procfs(table: &mut ProcessTable) -> usize {
         let Ok(stat) = proc.stat() else { continue };
         let status = proc.status().ok();
         let exe = proc.exe().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-        let args = proc.cmdline().unwrap_or_default();
+        let args = super::redact::redact_args(&proc.cmdline().unwrap_or_default());
         let read_id = |name: &str| {
             std::fs::read_to_string(format!("/proc/{}/{name}", proc.pid))
                 .ok()

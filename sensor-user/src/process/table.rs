@@ -139,7 +139,7 @@ impl ProcessTable {
         } else {
             e.filename.clone()
         };
-        p.args = e.args.clone();
+        p.args = super::redact::redact_args(&e.args);
         p.exec_ts_boot_ns = e.ts_boot_ns;
         self.insert(p);
     }
