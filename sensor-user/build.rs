@@ -17,15 +17,10 @@ fn main() -> anyhow::Result<()> {
         fs::write(out_dir.join("sensor-ebpf"), b"").context("write placeholder object")?;
         return Ok(());
     }
-    let toolchain =
-        env::var("TOKENWARDEN_EBPF_TOOLCHAIN").unwrap_or_else(|_| DEFAULT_EBPF_TOOLCHAIN.into());
+    let toolchain = env::var("TOKENWARDEN_EBPF_TOOLCHAIN").unwrap_or_else(|_| DEFAULT_EBPF_TOOLCHAIN.into());
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../sensor-ebpf");
     aya_build::build_ebpf(
-        [aya_build::Package {
-            name: "sensor-ebpf",
-            root_dir: root,
-            ..Default::default()
-        }],
+        [aya_build::Package { name: "sensor-ebpf", root_dir: root, ..Default::default() }],
         aya_build::Toolchain::Custom(&toolchain),
     )
     .context("building the eBPF programs failed; run `cargo xtask setup`")

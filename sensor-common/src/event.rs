@@ -175,9 +175,6 @@ mod tests {
         );
         assert_eq!(size_of::<ForkEvent>(), size_of::<EventHeader>() + 16);
         assert_eq!(size_of::<ExitEvent>(), size_of::<EventHeader>() + 8);
-        assert_eq!(
-            size_of::<OpenEvent>(),
-            size_of::<EventHeader>() + 40 + size_of::<PathRec>()
-        );
+        assert_eq!(size_of::<OpenEvent>(), size_of::<EventHeader>() + 40 + size_of::<PathRec>());
     }
 }

@@ -21,7 +21,5 @@ pub fn read_ptr(base: *const u8, off: usize) -> Result<*const u8, i64> {
 #[inline(always)]
 pub fn read_str(src: *const u8, dst: &mut [u8]) -> Result<usize, i64> {
     // SAFETY: the helper bounds the copy by dst.len() and checks the source address.
-    unsafe { bpf_probe_read_kernel_str_bytes(src, dst) }
-        .map(|s| s.len())
-        .map_err(i64::from)
+    unsafe { bpf_probe_read_kernel_str_bytes(src, dst) }.map(|s| s.len()).map_err(i64::from)
 }

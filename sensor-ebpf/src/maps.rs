@@ -5,8 +5,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, PerCpuArray, RingBuf},
 };
 use sensor_common::{
-    CONFIG_ENTRIES, ExecEvent, InodeKey, KernelOffsets, NAME_KEY_LEN, NameFilterValue,
-    OpenEvent, STAT_COUNT,
+    CONFIG_ENTRIES, ExecEvent, InodeKey, KernelOffsets, NAME_KEY_LEN, NameFilterValue, OpenEvent, STAT_COUNT,
 };
 
 /// All records for userspace. Size is replaced at load time (`--ringbuf-bytes`).

@@ -9,11 +9,10 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use sensor_common::{
-    CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, EVENT_OPEN, FLAG_PASS_ALL_OPENS, InodeKey,
-    MATCH_ANCESTOR, MATCH_BASENAME, MATCH_INODE, MATCH_PASS_ALL, MAX_ANCESTOR_DEPTH,
-    NAME_KEY_LEN, OpenEvent, POS_BASENAME, STAT_DROP_OPEN, STAT_OPEN_EMITTED,
-    STAT_OPEN_FAILED, STAT_OPEN_FILTERED, STAT_OPEN_SEEN, STAT_READ_ERROR, STAT_SELF_SKIPPED,
-    SYS_CREAT, SYS_OPEN, SYS_OPENAT, SYS_OPENAT2,
+    CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, EVENT_OPEN, FLAG_PASS_ALL_OPENS, InodeKey, MATCH_ANCESTOR,
+    MATCH_BASENAME, MATCH_INODE, MATCH_PASS_ALL, MAX_ANCESTOR_DEPTH, NAME_KEY_LEN, OpenEvent, POS_BASENAME,
+    STAT_DROP_OPEN, STAT_OPEN_EMITTED, STAT_OPEN_FAILED, STAT_OPEN_FILTERED, STAT_OPEN_SEEN, STAT_READ_ERROR,
+    STAT_SELF_SKIPPED, SYS_CREAT, SYS_OPEN, SYS_OPENAT, SYS_OPENAT2,
 };
 
 use crate::{
@@ -109,19 +108,18 @@ fn try_open(ctx: &TracePointContext, syscall: u32) -> Result<(), i64> {
     };
     // SAFETY: this CPU's scratch record.
     let e = unsafe { &mut *ev };
-    let filled = fill_header(&raw mut e.header, EVENT_OPEN, size_of::<OpenEvent>(), task)
-        .and_then(|()| {
-            e.syscall = syscall;
-            e.fd = ret as i32;
-            e.matched = matched;
-            e.dev = dev;
-            e.ino = ino;
-            e._pad0 = 0;
-            e.flags = read::<u32>(file, off!(file_f_flags))?;
-            e.mode = u32::from(read::<u16>(inode, off!(inode_i_mode))?);
-            e.owner_uid = read::<u32>(inode, off!(inode_i_uid))?;
-            Ok(())
-        });
+    let filled = fill_header(&raw mut e.header, EVENT_OPEN, size_of::<OpenEvent>(), task).and_then(|()| {
+        e.syscall = syscall;
+        e.fd = ret as i32;
+        e.matched = matched;
+        e.dev = dev;
+        e.ino = ino;
+        e._pad0 = 0;
+        e.flags = read::<u32>(file, off!(file_f_flags))?;
+        e.mode = u32::from(read::<u16>(inode, off!(inode_i_mode))?);
+        e.owner_uid = read::<u32>(inode, off!(inode_i_uid))?;
+        Ok(())
+    });
     filled?;
     walk_path(f_path, Target::Open);
     // SAFETY: the scratch record is fully assembled.

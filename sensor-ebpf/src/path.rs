@@ -53,7 +53,9 @@ pub fn walk_path(path_ptr: *const u8, target: Target) {
     let out = unsafe { &mut *out };
     out.depth = 0;
     out.flags = 0;
-    let (Ok(dentry), Ok(vfsmnt)) = (read_ptr(path_ptr, off!(path_dentry)), read_ptr(path_ptr, off!(path_mnt))) else {
+    let (Ok(dentry), Ok(vfsmnt)) =
+        (read_ptr(path_ptr, off!(path_dentry)), read_ptr(path_ptr, off!(path_mnt)))
+    else {
         out.flags = PATH_READ_ERROR;
         return;
     };

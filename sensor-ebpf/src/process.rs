@@ -1,14 +1,10 @@
 //! Process lifecycle: exec, fork and exit keep userspace's process table exact.
 
-use aya_ebpf::{
-    helpers::bpf_probe_read_user_buf,
-    macros::btf_tracepoint,
-    programs::BtfTracePointContext,
-};
+use aya_ebpf::{helpers::bpf_probe_read_user_buf, macros::btf_tracepoint, programs::BtfTracePointContext};
 use sensor_common::{
-    ARGS_LEN, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, ExecEvent, ExitEvent, ForkEvent,
-    STAT_DROP_EXEC, STAT_DROP_EXIT, STAT_DROP_FORK, STAT_EXEC_EMITTED, STAT_EXIT_EMITTED,
-    STAT_FORK_EMITTED, STAT_READ_ERROR, STAT_THREAD_SKIPPED,
+    ARGS_LEN, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, ExecEvent, ExitEvent, ForkEvent, STAT_DROP_EXEC,
+    STAT_DROP_EXIT, STAT_DROP_FORK, STAT_EXEC_EMITTED, STAT_EXIT_EMITTED, STAT_FORK_EMITTED, STAT_READ_ERROR,
+    STAT_THREAD_SKIPPED,
 };
 
 use crate::{

@@ -204,16 +204,25 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("ring buffer registration: {e}"))?;
 
     info!(probes = ?probes.attached, "probes attached");
-    info!(rules = rule_count, enabled, kernel_names = names, stores = pipe.detector.stores.len(), "rules loaded");
-    let started = pipe.ecs.state("sensor-started", json!({
-        "probes": probes.attached,
-        "rules": {"loaded": rule_count, "enabled": enabled, "kernel_name_filters": names,
-                  "kernel_pass_all": kfilter.pass_all, "unfilterable": kfilter.unfilterable},
-        "stores_indexed": pipe.detector.stores.len(),
-        "homes": homes,
-        "processes_seeded": seeded,
-        "instance_id": pipe.ecs.instance_id(),
-    }));
+    info!(
+        rules = rule_count,
+        enabled,
+        kernel_names = names,
+        stores = pipe.detector.stores.len(),
+        "rules loaded"
+    );
+    let started = pipe.ecs.state(
+        "sensor-started",
+        json!({
+            "probes": probes.attached,
+            "rules": {"loaded": rule_count, "enabled": enabled, "kernel_name_filters": names,
+                      "kernel_pass_all": kfilter.pass_all, "unfilterable": kfilter.unfilterable},
+            "stores_indexed": pipe.detector.stores.len(),
+            "homes": homes,
+            "processes_seeded": seeded,
+            "instance_id": pipe.ecs.instance_id(),
+        }),
+    );
     pipe.write(&started);
     pipe.flush();
     if let Some(path) = &opts.ready_file {

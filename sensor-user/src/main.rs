@@ -92,7 +92,9 @@ fn main() -> ExitCode {
             Ok(set) => {
                 let f = set.kernel_filter();
                 for id in &f.unfilterable {
-                    eprintln!("warning: rule {id} cannot be prefiltered in the kernel: every file open will go through userspace");
+                    eprintln!(
+                        "warning: rule {id} cannot be prefiltered in the kernel: every file open will go through userspace"
+                    );
                 }
                 println!(
                     "ok: {} rules ({} enabled), {} kernel name filters",
@@ -107,7 +109,15 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Command::Run { rules, output, ready_file, emit_events, stats_interval, rescan_interval, ringbuf_bytes } => {
+        Command::Run {
+            rules,
+            output,
+            ready_file,
+            emit_events,
+            stats_interval,
+            rescan_interval,
+            ringbuf_bytes,
+        } => {
             let set = match load_rules(&rules) {
                 Ok(s) => s,
                 Err(errs) => {

@@ -150,7 +150,11 @@ impl Sensor {
             if let Some(d) = self.docs().into_iter().find(|d| pred(d)) {
                 return d;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; output:\n{}", self.all_output());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; output:\n{}",
+                self.all_output()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -161,7 +165,8 @@ impl Sensor {
         self.signal(libc::SIGUSR1);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let stats: Vec<Value> = self.docs().into_iter().filter(|d| is_action(d, "sensor-stats")).collect();
+            let stats: Vec<Value> =
+                self.docs().into_iter().filter(|d| is_action(d, "sensor-stats")).collect();
             if stats.len() > before {
                 return stats.last().expect("non-empty").clone();
             }

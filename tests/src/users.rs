@@ -14,10 +14,8 @@ impl TestUser {
     pub fn create(tag: &str) -> TestUser {
         let name = format!("tw{tag}{}", std::process::id() % 100_000);
         let _ = Command::new("userdel").args(["-r", &name]).output();
-        let out = Command::new("useradd")
-            .args(["-m", "-s", "/bin/sh", &name])
-            .output()
-            .expect("spawn useradd");
+        let out =
+            Command::new("useradd").args(["-m", "-s", "/bin/sh", &name]).output().expect("spawn useradd");
         assert!(out.status.success(), "useradd {name}: {}", String::from_utf8_lossy(&out.stderr));
         let id = |flag: &str| -> u32 {
             let o = Command::new("id").args([flag, &name]).output().expect("id");

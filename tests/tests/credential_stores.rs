@@ -12,10 +12,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// Runs `cmd` in the background of a `sh` owned by `user`; returns (sh pid, reader pid).
 fn read_as(user: &TestUser, cmd: &str) -> (u32, u32) {
-    let out = user
-        .sh(&format!("{cmd} >/dev/null & echo $$ $!; wait $!"))
-        .output()
-        .expect("spawn reader");
+    let out = user.sh(&format!("{cmd} >/dev/null & echo $$ $!; wait $!")).output().expect("spawn reader");
     assert!(out.status.success(), "`{cmd}` failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     let mut it = text.split_whitespace().map(|x| x.parse::<u32>().expect("pid"));
@@ -95,7 +92,11 @@ fn direct_relative_dirfd_and_dotdot_opens_alert_with_lineage() {
         let (sh_pid, pid) = read_as(&f.user, &cmd);
         let d = alert_for_pid(&f.sensor, pid);
         let exe = if exe == "python3" {
-            d["process"]["executable"].as_str().filter(|e| e.starts_with("/usr/bin/python3")).expect(name).to_string()
+            d["process"]["executable"]
+                .as_str()
+                .filter(|e| e.starts_with("/usr/bin/python3"))
+                .expect(name)
+                .to_string()
         } else {
             exe.to_string()
         };
@@ -128,7 +129,11 @@ fn symlink_hardlink_bind_mount_and_mount_namespace_are_resolved() {
     assert_eq!(d["file"]["path"], hard.display().to_string(), "the name used is reported");
     assert_eq!(d["tokenwarden"]["file"]["kernel_match"], "inode");
     assert!(
-        d["tokenwarden"]["file"]["store_paths"].as_array().expect("store paths").iter().any(|p| p == &f.store.display().to_string()),
+        d["tokenwarden"]["file"]["store_paths"]
+            .as_array()
+            .expect("store paths")
+            .iter()
+            .any(|p| p == &f.store.display().to_string()),
         "the store's own path is named: {d}"
     );
 
@@ -221,12 +226,15 @@ fn ring_buffer_drops_are_counted_and_reported() {
     let stats = f.sensor.stats();
     let drops = kernel_counter(&stats, "ringbuf_drop_exec");
     assert!(drops > 0, "exec drops must be counted: {stats}");
-    assert_eq!(stats["tokenwarden"]["sensor"]["kernel_ringbuf_drops"].as_u64(), Some(
-        ["ringbuf_drop_open", "ringbuf_drop_exec", "ringbuf_drop_fork", "ringbuf_drop_exit"]
-            .iter()
-            .map(|n| kernel_counter(&stats, n))
-            .sum::<u64>()
-    ));
+    assert_eq!(
+        stats["tokenwarden"]["sensor"]["kernel_ringbuf_drops"].as_u64(),
+        Some(
+            ["ringbuf_drop_open", "ringbuf_drop_exec", "ringbuf_drop_fork", "ringbuf_drop_exit"]
+                .iter()
+                .map(|n| kernel_counter(&stats, n))
+                .sum::<u64>()
+        )
+    );
     let docs = f.sensor.stop();
     let stopped = docs.iter().find(|d| is_action(d, "sensor-stopped")).expect("sensor-stopped state");
     assert!(kernel_counter(stopped, "ringbuf_drop_exec") >= drops);

@@ -110,10 +110,7 @@ fn real_main() -> anyhow::Result<()> {
             }
             // The black-box tests start this binary.
             let bin = build()?;
-            run(cargo()
-                .args(["test", "--workspace", "--release"])
-                .args(&args)
-                .env("TOKENWARDEN_BIN", &bin))
+            run(cargo().args(["test", "--workspace", "--release"]).args(&args).env("TOKENWARDEN_BIN", &bin))
         }
     }
 }

@@ -70,9 +70,14 @@ pub fn setup() -> anyhow::Result<()> {
         );
     }
     eprintln!("xtask setup: {} for the BPF target", version.trim());
-    let components =
-        output(Command::new("rustup").args(["component", "list", "--installed", "--toolchain", EBPF_TOOLCHAIN]))
-            .unwrap_or_default();
+    let components = output(Command::new("rustup").args([
+        "component",
+        "list",
+        "--installed",
+        "--toolchain",
+        EBPF_TOOLCHAIN,
+    ]))
+    .unwrap_or_default();
     if components.lines().any(|l| l.starts_with("rust-src")) {
         eprintln!("xtask setup: rust-src present");
     } else {
@@ -83,7 +88,9 @@ pub fn setup() -> anyhow::Result<()> {
     if linker.contains(&format!("bpf-linker {BPF_LINKER_VERSION}")) {
         eprintln!("xtask setup: {}", linker.trim());
     } else {
-        eprintln!("xtask setup: building bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (a few minutes, once)");
+        eprintln!(
+            "xtask setup: building bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (a few minutes, once)"
+        );
         run(Command::new("cargo")
             .args(["install", "bpf-linker", "--version", &format!("~{BPF_LINKER_VERSION}")])
             .args(["--no-default-features", "--features", "llvm-22"])

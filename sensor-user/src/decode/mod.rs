@@ -7,8 +7,8 @@ mod path;
 use std::mem::size_of;
 
 use sensor_common::{
-    ARGS_LEN, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_OPEN, EventHeader, ExecEvent,
-    ExitEvent, ForkEvent, OpenEvent, TaskInfo,
+    ARGS_LEN, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_OPEN, EventHeader, ExecEvent, ExitEvent, ForkEvent,
+    OpenEvent, TaskInfo,
 };
 
 pub use path::{KernelPath, cstr_lossy};

@@ -38,12 +38,7 @@ impl KernelPath {
         if path.is_empty() {
             path.push('/');
         }
-        Self {
-            path,
-            truncated,
-            name_truncated: rec.flags & PATH_NAME_TRUNCATED != 0,
-            read_error,
-        }
+        Self { path, truncated, name_truncated: rec.flags & PATH_NAME_TRUNCATED != 0, read_error }
     }
 
     /// True when the path is complete from the root.

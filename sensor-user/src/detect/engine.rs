@@ -37,13 +37,8 @@ impl Detector {
     /// Checks an open made by a process running `executable`.
     pub fn on_open(&mut self, open: &Open, executable: &str) -> OpenMatch {
         let key = InodeKey { dev: open.dev, _pad0: 0, ino: open.ino };
-        let store_paths: Vec<String> = self
-            .stores
-            .paths(&key)
-            .iter()
-            .filter(|p| **p != open.path.path)
-            .cloned()
-            .collect();
+        let store_paths: Vec<String> =
+            self.stores.paths(&key).iter().filter(|p| **p != open.path.path).cloned().collect();
         let mut candidates: Vec<&str> = Vec::with_capacity(1 + store_paths.len());
         if open.path.is_complete() {
             candidates.push(&open.path.path);

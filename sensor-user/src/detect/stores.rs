@@ -94,17 +94,12 @@ impl StoreIndex {
 
     fn entries(&mut self, dir: &Path) -> Vec<PathBuf> {
         self.dirs_scanned += 1;
-        std::fs::read_dir(dir)
-            .map(|rd| rd.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default()
+        std::fs::read_dir(dir).map(|rd| rd.flatten().map(|e| e.path()).collect()).unwrap_or_default()
     }
 
     fn subdirs(&mut self, dir: &Path) -> Vec<PathBuf> {
         // Only real directories: following symlinks here could loop.
-        self.entries(dir)
-            .into_iter()
-            .filter(|p| p.symlink_metadata().is_ok_and(|m| m.is_dir()))
-            .collect()
+        self.entries(dir).into_iter().filter(|p| p.symlink_metadata().is_ok_and(|m| m.is_dir())).collect()
     }
 
     fn add_file(&mut self, path: &Path) {
@@ -166,10 +161,11 @@ pub fn home_dirs() -> Vec<PathBuf> {
         for line in passwd.lines() {
             let f: Vec<&str> = line.split(':').collect();
             let uid = f.get(2).and_then(|u| u.parse::<u32>().ok());
-            if let (Some(uid), Some(home)) = (uid, f.get(5)) {
-                if (uid == 0 || (1000..65534).contains(&uid)) && home.len() > 1 {
-                    homes.push(PathBuf::from(home));
-                }
+            if let (Some(uid), Some(home)) = (uid, f.get(5))
+                && (uid == 0 || (1000..65534).contains(&uid))
+                && home.len() > 1
+            {
+                homes.push(PathBuf::from(home));
             }
         }
     }
@@ -205,7 +201,7 @@ mod tests {
             "**/.mozilla/firefox/**/cookies.sqlite".to_string(),
             abs,
         ];
-        let idx = StoreIndex::scan(&patterns, &[home.clone()]);
+        let idx = StoreIndex::scan(&patterns, std::slice::from_ref(&home));
         let all: Vec<String> = idx.by_inode.values().flatten().cloned().collect();
         assert_eq!(idx.len(), 4, "found: {all:?}");
         assert!(all.iter().any(|p| p.ends_with(".aws/credentials")));

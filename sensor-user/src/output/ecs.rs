@@ -5,7 +5,10 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value, json};
 
-use super::{attack, time::{BootClock, rfc3339}};
+use super::{
+    attack,
+    time::{BootClock, rfc3339},
+};
 use crate::{
     decode::{Open, Task},
     detect::{OpenMatch, rules::Rule},
@@ -155,7 +158,11 @@ pub fn field_text(doc: &Value, dotted: &str) -> Option<String> {
     }
     Some(match cur {
         Value::String(s) => s.clone(),
-        Value::Array(a) => a.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect::<Vec<_>>().join(" "),
+        Value::Array(a) => a
+            .iter()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            .collect::<Vec<_>>()
+            .join(" "),
         Value::Null => return None,
         other => other.to_string(),
     })
@@ -170,7 +177,14 @@ impl EcsBuilder {
         &self.instance_id
     }
 
-    fn base(&mut self, ts: SystemTime, kind: &str, category: &[&str], types: &[&str], action: &str) -> Map<String, Value> {
+    fn base(
+        &mut self,
+        ts: SystemTime,
+        kind: &str,
+        category: &[&str],
+        types: &[&str],
+        action: &str,
+    ) -> Map<String, Value> {
         self.seq += 1;
         let mut m = Map::new();
         m.insert("@timestamp".into(), json!(rfc3339(ts)));
@@ -188,23 +202,42 @@ impl EcsBuilder {
             }),
         );
         m.insert("host".into(), json!({"name": self.host.name, "id": self.host.id}));
-        m.insert("agent".into(), json!({"type": "tokenwarden", "version": env!("CARGO_PKG_VERSION"), "id": self.instance_id}));
+        m.insert(
+            "agent".into(),
+            json!({"type": "tokenwarden", "version": env!("CARGO_PKG_VERSION"), "id": self.instance_id}),
+        );
         m.insert("ecs".into(), json!({"version": "8.11.0"}));
         m
     }
 
     /// An alert: `rule` matched an open of a credential store.
-    pub fn open_alert(&mut self, rule: &Rule, o: &Open, p: &Process, ancestry: &[Ancestor], m: &OpenMatch) -> Value {
+    pub fn open_alert(
+        &mut self,
+        rule: &Rule,
+        o: &Open,
+        p: &Process,
+        ancestry: &[Ancestor],
+        m: &OpenMatch,
+    ) -> Value {
         let ts = self.clock.to_system(o.ts_boot_ns);
-        let mut d = self.base(ts, "alert", &["file", "intrusion_detection"], &["access", "info"], "credential-store-opened");
+        let mut d = self.base(
+            ts,
+            "alert",
+            &["file", "intrusion_detection"],
+            &["access", "info"],
+            "credential-store-opened",
+        );
         d["event"]["severity"] = json!(rule.severity.ecs_score());
         d["event"]["risk_score"] = json!(rule.severity.ecs_score());
-        d.insert("rule".into(), json!({
-            "id": rule.id,
-            "name": rule.name,
-            "description": rule.description,
-            "ruleset": "tokenwarden",
-        }));
+        d.insert(
+            "rule".into(),
+            json!({
+                "id": rule.id,
+                "name": rule.name,
+                "description": rule.description,
+                "ruleset": "tokenwarden",
+            }),
+        );
         d.insert("threat".into(), threat(&rule.techniques));
         d.insert("tags".into(), json!(rule.tags));
         self.fill_open(&mut d, o, p, ancestry, m);
@@ -223,21 +256,31 @@ impl EcsBuilder {
         Value::Object(d)
     }
 
-    fn fill_open(&self, d: &mut Map<String, Value>, o: &Open, p: &Process, ancestry: &[Ancestor], m: &OpenMatch) {
+    fn fill_open(
+        &self,
+        d: &mut Map<String, Value>,
+        o: &Open,
+        p: &Process,
+        ancestry: &[Ancestor],
+        m: &OpenMatch,
+    ) {
         d.insert("process".into(), process_fields(p, &o.task, ancestry));
         d.insert("user".into(), json!({"id": id(o.task.uid), "effective": {"id": id(o.task.euid)}}));
         d.insert("file".into(), file_fields(o));
-        d.insert("tokenwarden".into(), json!({
-            "process": tw_process(p, &o.task, ancestry),
-            "file": {
-                "open_flags": open_flags(o.flags),
-                "fd": o.fd,
-                "syscall": syscall_name(o.syscall),
-                "kernel_match": match_reason(o.matched),
-                "path_complete": o.path.is_complete(),
-                "store_paths": m.store_paths,
-            },
-        }));
+        d.insert(
+            "tokenwarden".into(),
+            json!({
+                "process": tw_process(p, &o.task, ancestry),
+                "file": {
+                    "open_flags": open_flags(o.flags),
+                    "fd": o.fd,
+                    "syscall": syscall_name(o.syscall),
+                    "kernel_match": match_reason(o.matched),
+                    "path_complete": o.path.is_complete(),
+                    "store_paths": m.store_paths,
+                },
+            }),
+        );
     }
 
     /// A process started (only with `--emit-events`).
@@ -276,11 +319,11 @@ fn threat(ids: &[String]) -> Value {
             sub_ids.push(t.clone());
             sub_names.push(attack::lookup(t).map(|x| x.0).unwrap_or_default().to_string());
         }
-        if let Some((_, tid, tname)) = attack::lookup(t).or_else(|| attack::lookup(&parent)) {
-            if !tactic_ids.iter().any(|x| x == tid) {
-                tactic_ids.push(tid.into());
-                tactic_names.push(tname.into());
-            }
+        if let Some((_, tid, tname)) = attack::lookup(t).or_else(|| attack::lookup(&parent))
+            && !tactic_ids.iter().any(|x| x == tid)
+        {
+            tactic_ids.push(tid.into());
+            tactic_names.push(tname.into());
         }
     }
     json!({

@@ -23,10 +23,8 @@ pub enum BtfError {
 
 /// Reads every offset the programs need.
 pub fn kernel_offsets(self_tgid: u32) -> Result<KernelOffsets, BtfError> {
-    let btf = Btf::from_file(VMLINUX_BTF).map_err(|source| BtfError::Read {
-        path: VMLINUX_BTF.into(),
-        source,
-    })?;
+    let btf =
+        Btf::from_file(VMLINUX_BTF).map_err(|source| BtfError::Read { path: VMLINUX_BTF.into(), source })?;
     let f = |s: &str, field: &str| field_offset(&btf, s, field);
     Ok(KernelOffsets {
         valid: 1,
@@ -91,12 +89,7 @@ pub fn field_offset(btf: &Btf, name: &str, field: &str) -> Result<u32, BtfError>
 }
 
 /// Bit offset of `field` within `st`, recursing into unnamed members.
-fn find_member(
-    btf: &Btf,
-    st: &btf_rs::Struct,
-    field: &str,
-    base_bits: u32,
-) -> Result<Option<u32>, BtfError> {
+fn find_member(btf: &Btf, st: &btf_rs::Struct, field: &str, base_bits: u32) -> Result<Option<u32>, BtfError> {
     for m in &st.members {
         let name = btf.resolve_name(m).unwrap_or_default();
         if name == field {
@@ -117,10 +110,10 @@ fn find_member(
                     _ => break,
                 }
             }
-            if let Type::Struct(inner) | Type::Union(inner) = &ty {
-                if let Some(bits) = find_member(btf, inner, field, base_bits + m.bit_offset())? {
-                    return Ok(Some(bits));
-                }
+            if let Type::Struct(inner) | Type::Union(inner) = &ty
+                && let Some(bits) = find_member(btf, inner, field, base_bits + m.bit_offset())?
+            {
+                return Ok(Some(bits));
             }
         }
     }

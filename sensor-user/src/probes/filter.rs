@@ -5,11 +5,10 @@ use std::collections::HashSet;
 
 use aya::maps::lpm_trie::Key;
 use sensor_common::{
-    CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, FLAG_PASS_ALL_OPENS, InodeKey, NAME_KEY_LEN,
-    NameFilterValue,
+    CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, FLAG_PASS_ALL_OPENS, InodeKey, NAME_KEY_LEN, NameFilterValue,
 };
 
-use super::{Probes, ProbeError};
+use super::{ProbeError, Probes};
 use crate::detect::rules::{KernelFilter, NameMatch};
 
 /// One LPM-trie entry as written to the kernel.
@@ -45,7 +44,7 @@ pub fn trie_entries(names: &[NameMatch]) -> Vec<TrieEntry> {
             }
         }
     }
-    entries.sort_by(|a, b| (a.prefix_bits, a.data).cmp(&(b.prefix_bits, b.data)));
+    entries.sort_by_key(|e| (e.prefix_bits, e.data));
     entries.dedup_by(|a, b| {
         if a.prefix_bits == b.prefix_bits && a.data == b.data {
             b.positions |= a.positions;

@@ -16,12 +16,13 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"),
 pub const OPEN_TRACEPOINTS: [&str; 4] =
     ["sys_exit_open", "sys_exit_openat", "sys_exit_openat2", "sys_exit_creat"];
 /// Typed scheduler tracepoints for the process table.
-pub const PROCESS_TRACEPOINTS: [&str; 3] =
-    ["sched_process_exec", "sched_process_fork", "sched_process_exit"];
+pub const PROCESS_TRACEPOINTS: [&str; 3] = ["sched_process_exec", "sched_process_fork", "sched_process_exit"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    #[error("this binary was built without its eBPF programs (AYA_BUILD_SKIP); rebuild with `cargo xtask build`")]
+    #[error(
+        "this binary was built without its eBPF programs (AYA_BUILD_SKIP); rebuild with `cargo xtask build`"
+    )]
     NoObject,
     #[error("loading eBPF needs root (CAP_BPF and CAP_PERFMON); running as uid {0}")]
     NotRoot(u32),

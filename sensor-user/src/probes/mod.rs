@@ -7,4 +7,4 @@ pub mod loader;
 pub mod mounts;
 pub mod stats;
 
-pub use loader::{Probes, ProbeError};
+pub use loader::{ProbeError, Probes};

@@ -37,8 +37,10 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
 
 /// A flag whose *next* argument is a secret (`--password hunter2`).
 static SECRET_FLAG: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^--?[a-z0-9-]*(?:password|passwd|secret|token|api-?key|access-?key|passphrase)[a-z0-9-]*$")
-        .expect("static flag pattern")
+    Regex::new(
+        r"(?i)^--?[a-z0-9-]*(?:password|passwd|secret|token|api-?key|access-?key|passphrase)[a-z0-9-]*$",
+    )
+    .expect("static flag pattern")
 });
 
 fn marker(kind: &str, len: usize) -> String {

@@ -32,10 +32,12 @@ pub fn seed_from_procfs(table: &mut ProcessTable) -> usize {
                 .and_then(|s| s.trim().parse::<u32>().ok())
                 .filter(|v| *v != u32::MAX)
         };
-        let (uid, euid, gid, egid) = status
-            .as_ref()
-            .map(|s| (s.ruid, s.euid, s.rgid, s.egid))
-            .unwrap_or((u32::MAX, u32::MAX, u32::MAX, u32::MAX));
+        let (uid, euid, gid, egid) = status.as_ref().map(|s| (s.ruid, s.euid, s.rgid, s.egid)).unwrap_or((
+            u32::MAX,
+            u32::MAX,
+            u32::MAX,
+            u32::MAX,
+        ));
         let p = Process {
             pid: proc.pid as u32,
             ppid: stat.ppid as u32,

@@ -102,9 +102,9 @@ impl ProcessTable {
 
     /// True when the entry for `pid` is the same process (not a reused pid).
     fn same_process(&self, pid: u32, start_ns: u64) -> bool {
-        self.procs.get(&pid).is_some_and(|p| {
-            p.start_ns / START_GRANULARITY_NS == start_ns / START_GRANULARITY_NS
-        })
+        self.procs
+            .get(&pid)
+            .is_some_and(|p| p.start_ns / START_GRANULARITY_NS == start_ns / START_GRANULARITY_NS)
     }
 
     /// A new process: it runs its parent's program until it execs.
@@ -134,11 +134,8 @@ impl ProcessTable {
             _ => t.ppid,
         };
         let mut p = process_from_task(t, t.tgid, ppid, t.start_boottime_ns);
-        p.executable = if e.executable.is_complete() {
-            e.executable.path.clone()
-        } else {
-            e.filename.clone()
-        };
+        p.executable =
+            if e.executable.is_complete() { e.executable.path.clone() } else { e.filename.clone() };
         p.args = super::redact::redact_args(&e.args);
         p.exec_ts_boot_ns = e.ts_boot_ns;
         self.insert(p);

@@ -40,7 +40,12 @@ fn table() -> ProcessTable {
 fn fork_then_exec_builds_lineage() {
     let mut t = table();
     t.on_exec(&exec(10, 1, 1_000_000_000, "/usr/bin/bash"));
-    t.on_fork(&Fork { parent: task(10, 1, 1_000_000_000), ts_boot_ns: 5, child_tgid: 11, child_start_boottime_ns: 2_000_000_000 });
+    t.on_fork(&Fork {
+        parent: task(10, 1, 1_000_000_000),
+        ts_boot_ns: 5,
+        child_tgid: 11,
+        child_start_boottime_ns: 2_000_000_000,
+    });
     assert_eq!(t.get(11).expect("child").executable, "/usr/bin/bash", "child runs parent's image until exec");
     t.on_exec(&exec(11, 10, 2_000_000_000, "/usr/bin/cat"));
     let child = t.get(11).expect("child");
@@ -55,7 +60,12 @@ fn fork_then_exec_builds_lineage() {
 fn orphan_keeps_birth_parent_after_reparenting() {
     let mut t = table();
     t.on_exec(&exec(10, 1, 1_000_000_000, "/usr/bin/bash"));
-    t.on_fork(&Fork { parent: task(10, 1, 1_000_000_000), ts_boot_ns: 5, child_tgid: 11, child_start_boottime_ns: 2_000_000_000 });
+    t.on_fork(&Fork {
+        parent: task(10, 1, 1_000_000_000),
+        ts_boot_ns: 5,
+        child_tgid: 11,
+        child_start_boottime_ns: 2_000_000_000,
+    });
     // Parent died; the kernel reports ppid 1 at exec time.
     t.on_exec(&exec(11, 1, 2_000_000_000, "/usr/bin/cat"));
     assert_eq!(t.get(11).expect("child").ppid, 10);
@@ -65,7 +75,10 @@ fn orphan_keeps_birth_parent_after_reparenting() {
 fn exec_changes_exec_id_not_entity_id() {
     let mut t = table();
     t.on_exec(&exec(10, 1, 1_000_000_000, "/usr/bin/bash"));
-    let (e1, x1) = { let p = t.get(10).expect("p"); (p.entity_id.clone(), p.exec_id.clone()) };
+    let (e1, x1) = {
+        let p = t.get(10).expect("p");
+        (p.entity_id.clone(), p.exec_id.clone())
+    };
     let mut second = exec(10, 1, 1_000_000_000, "/usr/bin/python3");
     second.ts_boot_ns += 100;
     t.on_exec(&second);
