@@ -7,7 +7,9 @@ pub const POS_BASENAME: u32 = 1;
 /// Ancestor directories checked by the kernel (depth 1 = parent directory).
 pub const MAX_ANCESTOR_DEPTH: u32 = 4;
 
-/// Key of `INODE_FILTER`: a watched file's identity.
+/// A watched file's identity. The kernel map `INODE_FILTER` is keyed by `ino` alone
+/// (so the hot path need not read the superblock) with the device as value, checked
+/// only on a hit; [`INODE_ANY_DEV`] marks an inode number watched on several devices.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct InodeKey {
@@ -16,6 +18,9 @@ pub struct InodeKey {
     pub _pad0: u32,
     pub ino: u64,
 }
+
+/// `INODE_FILTER` value: the inode number is watched on more than one device.
+pub const INODE_ANY_DEV: u32 = u32::MAX;
 
 /// Value of `NAME_FILTER` (an LPM trie keyed by name bytes): where the name must stand.
 #[repr(C)]

@@ -5,7 +5,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, PerCpuArray, RingBuf},
 };
 use sensor_common::{
-    CONFIG_ENTRIES, ExecEvent, InodeKey, KernelOffsets, NAME_KEY_LEN, NameFilterValue, OpenEvent, STAT_COUNT,
+    CONFIG_ENTRIES, ExecEvent, KernelOffsets, NAME_KEY_LEN, NameFilterValue, OpenEvent, STAT_COUNT,
 };
 
 /// All records for userspace. Size is replaced at load time (`--ringbuf-bytes`).
@@ -16,9 +16,9 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(8 * 1024 * 1024, 0);
 #[map]
 pub static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
 
-/// Watched files by identity (dev, inode), filled by userspace from the rules.
+/// Watched files: inode number → device (or `INODE_ANY_DEV`), filled by userspace.
 #[map]
-pub static INODE_FILTER: HashMap<InodeKey, u32> = HashMap::with_max_entries(65536, 0);
+pub static INODE_FILTER: HashMap<u64, u32> = HashMap::with_max_entries(65536, 0);
 
 /// Watched name components (exact or prefix), filled by userspace from the rules.
 #[map]

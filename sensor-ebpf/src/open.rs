@@ -9,9 +9,9 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use sensor_common::{
-    CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, EVENT_OPEN, FLAG_PASS_ALL_OPENS, InodeKey, MATCH_ANCESTOR,
+    CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, EVENT_OPEN, FLAG_PASS_ALL_OPENS, INODE_ANY_DEV, MATCH_ANCESTOR,
     MATCH_BASENAME, MATCH_INODE, MATCH_PASS_ALL, MAX_ANCESTOR_DEPTH, NAME_KEY_LEN, OpenEvent, POS_BASENAME,
-    STAT_DROP_OPEN, STAT_OPEN_EMITTED, STAT_OPEN_FAILED, STAT_OPEN_FILTERED, STAT_OPEN_SEEN, STAT_READ_ERROR,
+    STAT_DROP_OPEN, STAT_OPEN_EMITTED, STAT_OPEN_FAILED, STAT_OPEN_FILTERED, STAT_READ_ERROR,
     STAT_SELF_SKIPPED, SYS_CREAT, SYS_OPEN, SYS_OPENAT, SYS_OPENAT2,
 };
 
@@ -75,7 +75,6 @@ fn try_open(ctx: &TracePointContext, syscall: u32) -> Result<(), i64> {
         count(STAT_OPEN_FAILED);
         return Ok(());
     }
-    count(STAT_OPEN_SEEN);
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     if tgid == off!(self_tgid) as u32 {
         count(STAT_SELF_SKIPPED);
@@ -85,23 +84,20 @@ fn try_open(ctx: &TracePointContext, syscall: u32) -> Result<(), i64> {
     let task = unsafe { bpf_get_current_task() } as *const u8;
     let files = read_ptr(task, off!(task_files))?;
     let fdt = read_ptr(files, off!(files_fdt))?;
-    let max_fds = read::<u32>(fdt, off!(fdt_max_fds))?;
-    if ret as u64 >= u64::from(max_fds) {
-        return Err(-9);
-    }
     let fd_array = read_ptr(fdt, off!(fdt_fd))?;
     let file = read_ptr(fd_array, (ret as usize) * 8)?;
     let inode = read_ptr(file, off!(file_f_inode))?;
     let ino = read::<u64>(inode, off!(inode_i_ino))?;
-    let sb = read_ptr(inode, off!(inode_i_sb))?;
-    let dev = read::<u32>(sb, off!(sb_s_dev))?;
     let f_path = file.wrapping_add(off!(file_f_path));
 
-    let matched = prefilter(dev, ino, f_path)?;
+    let matched = prefilter(inode, ino, f_path)?;
     if matched == 0 {
         count(STAT_OPEN_FILTERED);
         return Ok(());
     }
+    // Only opens that leave the kernel pay for the superblock reads.
+    let sb = read_ptr(inode, off!(inode_i_sb))?;
+    let dev = read::<u32>(sb, off!(sb_s_dev))?;
 
     let Some(ev) = SCRATCH_OPEN.get_ptr_mut(0) else {
         return Err(-2);
@@ -133,11 +129,13 @@ fn try_open(ctx: &TracePointContext, syscall: u32) -> Result<(), i64> {
 
 /// Returns the `MATCH_*` reason this open may be a credential store, or 0.
 #[inline(always)]
-fn prefilter(dev: u32, ino: u64, f_path: *const u8) -> Result<u32, i64> {
-    let key = InodeKey { dev, _pad0: 0, ino };
+fn prefilter(inode: *const u8, ino: u64, f_path: *const u8) -> Result<u32, i64> {
     // SAFETY: read-only lookup of a plain value.
-    if unsafe { INODE_FILTER.get(&key) }.is_some() {
-        return Ok(MATCH_INODE);
+    if let Some(&watched_dev) = unsafe { INODE_FILTER.get(&ino) } {
+        let sb = read_ptr(inode, off!(inode_i_sb))?;
+        if watched_dev == INODE_ANY_DEV || read::<u32>(sb, off!(sb_s_dev))? == watched_dev {
+            return Ok(MATCH_INODE);
+        }
     }
     if config(CONFIG_FLAGS) & FLAG_PASS_ALL_OPENS != 0 {
         return Ok(MATCH_PASS_ALL);

@@ -1,11 +1,12 @@
 //! Writes the rules' kernel prefilter into the maps: watched names (LPM trie), watched
 //! inodes (hash map) and switches (config array).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use aya::maps::lpm_trie::Key;
 use sensor_common::{
-    CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, FLAG_PASS_ALL_OPENS, InodeKey, NAME_KEY_LEN, NameFilterValue,
+    CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, FLAG_PASS_ALL_OPENS, INODE_ANY_DEV, InodeKey, NAME_KEY_LEN,
+    NameFilterValue,
 };
 
 use super::{ProbeError, Probes};
@@ -86,15 +87,34 @@ pub fn apply_names(probes: &mut Probes, filter: &KernelFilter) -> Result<usize, 
     Ok(entries.len())
 }
 
-/// Makes the kernel's watched-inode set equal to `wanted`.
+/// The kernel map's content for a set of watched files: inode number → device, or
+/// `INODE_ANY_DEV` when the number is watched on several devices.
+pub fn inode_map_entries(wanted: &HashSet<InodeKey>) -> HashMap<u64, u32> {
+    let mut m: HashMap<u64, u32> = HashMap::new();
+    for k in wanted {
+        m.entry(k.ino)
+            .and_modify(|d| {
+                if *d != k.dev {
+                    *d = INODE_ANY_DEV
+                }
+            })
+            .or_insert(k.dev);
+    }
+    m
+}
+
+/// Makes the kernel's watched-inode map equal to `wanted`.
 pub fn apply_inodes(probes: &mut Probes, wanted: &HashSet<InodeKey>) -> Result<(), ProbeError> {
     let wrap = |source| ProbeError::Map { name: "INODE_FILTER", source };
-    let present: HashSet<InodeKey> = probes.inode_filter.keys().filter_map(Result::ok).collect();
-    for k in wanted.difference(&present) {
-        probes.inode_filter.insert(k, 1, 0).map_err(wrap)?;
+    let target = inode_map_entries(wanted);
+    let present: HashMap<u64, u32> = probes.inode_filter.iter().filter_map(Result::ok).collect();
+    for (ino, dev) in &target {
+        if present.get(ino) != Some(dev) {
+            probes.inode_filter.insert(ino, dev, 0).map_err(wrap)?;
+        }
     }
-    for k in present.difference(wanted) {
-        probes.inode_filter.remove(k).map_err(wrap)?;
+    for ino in present.keys().filter(|i| !target.contains_key(i)) {
+        probes.inode_filter.remove(ino).map_err(wrap)?;
     }
     Ok(())
 }
@@ -118,6 +138,14 @@ mod tests {
         assert_eq!(rsa.positions, 3, "exact entry carries the prefix entry's basename bit");
         let cache = entries.iter().find(|e| &e.data[..5] == b"cache").expect("cache");
         assert_eq!(cache.positions, 2);
+    }
+
+    #[test]
+    fn inode_numbers_shared_by_two_devices_match_any_device() {
+        let k = |dev, ino| InodeKey { dev, _pad0: 0, ino };
+        let m = inode_map_entries(&[k(1, 10), k(2, 10), k(1, 11)].into_iter().collect());
+        assert_eq!(m[&10], INODE_ANY_DEV);
+        assert_eq!(m[&11], 1);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use aya::{
     maps::{Array, HashMap, LpmTrie, MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, TracePoint},
 };
-use sensor_common::{InodeKey, NAME_KEY_LEN, NameFilterValue};
+use sensor_common::{NAME_KEY_LEN, NameFilterValue};
 
 use super::{btf, mounts};
 
@@ -49,7 +49,7 @@ pub struct Probes {
     /// Taken by the daemon to wait on it.
     pub events: Option<RingBuf<MapData>>,
     pub stats: PerCpuArray<MapData, u64>,
-    pub inode_filter: HashMap<MapData, InodeKey, u32>,
+    pub inode_filter: HashMap<MapData, u64, u32>,
     pub name_filter: LpmTrie<MapData, [u8; NAME_KEY_LEN], NameFilterValue>,
     pub config: Array<MapData, u64>,
     /// Names of the attached hooks, for the start-up state event.

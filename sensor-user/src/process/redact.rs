@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use regex::{Captures, Regex};
+use regex::Regex;
 
 struct Pattern {
     kind: &'static str,
@@ -47,28 +47,41 @@ fn marker(kind: &str, len: usize) -> String {
     format!("[REDACTED:{kind}:len={len}]")
 }
 
-/// Redacts secrets inside one string.
+/// An HTTP auth scheme word: the value after `Authorization:` is the scheme, the
+/// secret follows it (and is caught by the `authorization` pattern).
+fn is_auth_scheme(v: &str) -> bool {
+    ["bearer", "basic", "token", "negotiate", "digest"].iter().any(|s| v.eq_ignore_ascii_case(s))
+}
+
+/// Redacts secrets inside one string. All patterns run on the original text and
+/// overlapping findings are merged, so a marker is never re-matched.
 pub fn redact_str(s: &str) -> String {
-    let mut out = s.to_string();
+    let mut found: Vec<(usize, usize, &'static str)> = Vec::new();
     for pat in PATTERNS.iter() {
-        if !pat.re.is_match(&out) {
+        for c in pat.re.captures_iter(s) {
+            let Some(secret) = c.get(pat.group) else { continue };
+            if pat.kind == "secret-value" && is_auth_scheme(secret.as_str()) {
+                continue;
+            }
+            found.push((secret.start(), secret.end(), pat.kind));
+        }
+    }
+    if found.is_empty() {
+        return s.to_string();
+    }
+    // Earliest first; at the same start the longest wins.
+    found.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    let mut out = String::with_capacity(s.len());
+    let mut pos = 0;
+    for (start, end, kind) in found {
+        if start < pos {
             continue;
         }
-        out = pat
-            .re
-            .replace_all(&out, |c: &Captures<'_>| {
-                let whole = c.get(0).expect("match");
-                let Some(secret) = c.get(pat.group) else { return whole.as_str().to_string() };
-                if secret.as_str().starts_with("[REDACTED") {
-                    return whole.as_str().to_string();
-                }
-                let start = secret.start() - whole.start();
-                let end = secret.end() - whole.start();
-                let w = whole.as_str();
-                format!("{}{}{}", &w[..start], marker(pat.kind, secret.len()), &w[end..])
-            })
-            .into_owned();
+        out.push_str(&s[pos..start]);
+        out.push_str(&marker(kind, end - start));
+        pos = end;
     }
+    out.push_str(&s[pos..]);
     out
 }
 
