@@ -137,7 +137,10 @@ impl Sensor {
     /// Every document written so far. Each line must be one JSON object.
     pub fn docs(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(&self.out).unwrap_or_default();
-        text.lines()
+        // Only complete lines: the sensor may be half-way through writing the last one.
+        let complete = text.rfind('\n').map_or("", |i| &text[..i]);
+        complete
+            .lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("output line is not JSON ({e}): {l}")))
             .collect()

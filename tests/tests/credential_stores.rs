@@ -180,7 +180,9 @@ fn allowlisted_program_does_not_alert_but_cat_does() {
     assert!(cat_alert["rule"]["id"].as_str().is_some());
     // The allowed open was seen (an event), and did not alert.
     let seen = f.sensor.wait_for("allowed open event", WAIT, |d| {
-        d["event"]["kind"] == "event" && d["process"]["pid"] == allowed_pid
+        d["event"]["kind"] == "event"
+            && is_action(d, "credential-store-opened")
+            && d["process"]["pid"] == allowed_pid
     });
     assert_eq!(seen["file"]["path"], kube.display().to_string());
     let docs = f.sensor.stop();

@@ -70,6 +70,49 @@ unsafe extern "C" {
     fn libc_geteuid() -> u32;
 }
 
+/// Runs `cargo test`, echoing its output, and ends with one summary line over every
+/// test binary (`summary: N passed, N failed, N skipped`).
+fn run_tests(cmd: &mut Command) -> anyhow::Result<()> {
+    use std::io::{BufRead as _, BufReader};
+    eprintln!("xtask: running {cmd:?}");
+    let mut child = cmd
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("spawn {cmd:?}"))?;
+    let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    let stdout = child.stdout.take().context("test stdout")?;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let count = |word: &str| -> u64 {
+                rest.split(';')
+                    .find_map(|part| {
+                        part.trim()
+                            .trim_start_matches("ok. ")
+                            .trim_start_matches("FAILED. ")
+                            .strip_suffix(word)
+                    })
+                    .and_then(|n| n.trim().parse().ok())
+                    .unwrap_or(0)
+            };
+            passed += count(" passed");
+            failed += count(" failed");
+            ignored += count(" ignored");
+        }
+    }
+    let status = child.wait()?;
+    println!("summary: {passed} passed, {failed} failed, {ignored} skipped");
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    if passed == 0 {
+        bail!("no test ran");
+    }
+    Ok(())
+}
+
 fn build() -> anyhow::Result<PathBuf> {
     run(cargo().args(["build", "--release", "--package", "sensor-user", "--bin", "tokenwarden"]))?;
     Ok(root().join("target/release/tokenwarden"))
@@ -110,7 +153,9 @@ fn real_main() -> anyhow::Result<()> {
             }
             // The black-box tests start this binary.
             let bin = build()?;
-            run(cargo().args(["test", "--workspace", "--release"]).args(&args).env("TOKENWARDEN_BIN", &bin))
+            run_tests(
+                cargo().args(["test", "--workspace", "--release"]).args(&args).env("TOKENWARDEN_BIN", &bin),
+            )
         }
     }
 }

@@ -214,7 +214,8 @@ fn read_rule(node: &Node, errs: &mut Vec<RuleError>) -> Option<RawRule> {
         errs.push(pos.error(format!("invalid rule id '{id}' (lowercase letters, digits, '.' and '-')")));
     }
     let name = req("name", errs).and_then(|n| string(n, errs));
-    let description = f.get("description").and_then(|n| string(n, errs)).unwrap_or_default();
+    let description =
+        f.get("description").and_then(|n| string(n, errs)).map(|s| s.trim().to_string()).unwrap_or_default();
     let severity = req("severity", errs).and_then(|n| {
         let s = string(n, errs)?;
         let sev = Severity::parse(&s);

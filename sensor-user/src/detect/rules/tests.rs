@@ -128,7 +128,8 @@ fn missing_required_fields_and_wrong_types() {
 fn duplicate_ids_across_files_point_at_the_second() {
     let a = src("a.yaml", GOOD);
     let b = src("b.yaml", GOOD);
-    let errs = RuleSet::compile(&[a, b]).err().expect("duplicate").errors;
+    let Err(e) = RuleSet::compile(&[a, b]) else { panic!("duplicate ids must fail") };
+    let errs = e.errors;
     let msg =
         errs.iter().map(ToString::to_string).find(|e| e.contains("duplicate rule id")).expect("dup error");
     assert!(msg.starts_with("b.yaml:5:9:") && msg.contains("first defined at a.yaml:5:9"), "{msg}");
@@ -297,7 +298,7 @@ fn load_paths_reads_directories_in_order_and_skips_tests() {
     let s = load_paths(std::slice::from_ref(&dir)).expect("load");
     let names: Vec<&str> = s.iter().map(|s| s.name.rsplit('/').next().unwrap_or_default()).collect();
     assert_eq!(names, vec!["a.yml", "b.yaml"]);
-    let missing = load_paths(&[dir.join("nope.yaml")]).err().expect("missing file");
+    let Err(missing) = load_paths(&[dir.join("nope.yaml")]) else { panic!("missing file must fail") };
     assert!(missing.to_string().contains("nope.yaml"));
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
