@@ -254,3 +254,33 @@ fn secrets_in_command_lines_are_redacted() {
     assert!(!all.contains(token), "raw token leaked into the sensor's output");
     assert!(!all.contains("AKIAIOSFODNN7EXAMPLE"), "store content must never be read into output");
 }
+
+#[test]
+fn every_open_syscall_is_covered() {
+    let Some(f) = fixture("syscalls", &[]) else { return };
+    let store = f.store.display().to_string();
+    // Raw syscalls through ctypes: legacy open(2), creat(2) and openat2(2).
+    let script = format!(
+        r#"python3 -c "
+import ctypes, os, struct
+libc = ctypes.CDLL(None, use_errno=True)
+p = b'{store}'
+assert libc.syscall(2, p, os.O_RDONLY) >= 0, 'open'
+assert libc.syscall(85, p, 0o600) >= 0, 'creat'
+how = ctypes.create_string_buffer(struct.pack('QQQ', os.O_RDONLY, 0, 0))
+assert libc.syscall(437, -100, p, how, 24) >= 0, 'openat2'
+""#
+    );
+    let (_, pid) = read_as(&f.user, &script);
+    for syscall in ["open", "creat", "openat2"] {
+        let d = f.sensor.wait_for(&format!("{syscall} alert"), WAIT, |d| {
+            is_alert(d) && d["process"]["pid"] == pid && d["tokenwarden"]["file"]["syscall"] == syscall
+        });
+        assert_eq!(d["file"]["path"], store);
+        if syscall == "creat" {
+            let flags = d["tokenwarden"]["file"]["open_flags"].as_array().expect("flags");
+            assert!(flags.iter().any(|x| x == "O_WRONLY"), "creat opens for writing: {d}");
+        }
+    }
+    f.sensor.stop();
+}
