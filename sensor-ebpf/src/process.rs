@@ -2,9 +2,9 @@
 
 use aya_ebpf::{helpers::bpf_probe_read_user_buf, macros::btf_tracepoint, programs::BtfTracePointContext};
 use sensor_common::{
-    ARGS_LEN, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, ExecEvent, ExitEvent, ForkEvent, STAT_DROP_EXEC,
-    STAT_DROP_EXIT, STAT_DROP_FORK, STAT_EXEC_EMITTED, STAT_EXIT_EMITTED, STAT_FORK_EMITTED, STAT_READ_ERROR,
-    STAT_THREAD_SKIPPED,
+    ARGS_LEN, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EventHeader, ExecEvent, ExitEvent, ForkEvent,
+    STAT_DROP_EXEC, STAT_DROP_EXIT, STAT_DROP_FORK, STAT_EXEC_EMITTED, STAT_EXIT_EMITTED, STAT_FORK_EMITTED,
+    STAT_READ_ERROR, STAT_THREAD_SKIPPED,
 };
 
 use crate::{
@@ -102,6 +102,37 @@ pub fn sched_process_fork(ctx: BtfTracePointContext) -> i32 {
     }
 }
 
+/// Reserves a `T` record, lets `fill` write it after the header, and submits it (or
+/// discards it when a read fails). Counts drops and emissions.
+#[inline(always)]
+fn emit_small<T: 'static>(
+    kind: u32,
+    task: *const u8,
+    drop_stat: u32,
+    emitted_stat: u32,
+    fill: impl FnOnce(&mut T) -> Result<(), i64>,
+) -> Result<(), i64> {
+    let Some(mut entry) = EVENTS.reserve::<T>(0) else {
+        count(drop_stat);
+        return Ok(());
+    };
+    let ev = entry.as_mut_ptr();
+    // SAFETY: a live reservation of size_of::<T>() bytes; every record starts with its header.
+    let filled = fill_header(ev.cast::<EventHeader>(), kind, size_of::<T>(), task)
+        .and_then(|()| fill(unsafe { &mut *ev }));
+    match filled {
+        Ok(()) => {
+            entry.submit(0);
+            count(emitted_stat);
+            Ok(())
+        }
+        Err(err) => {
+            entry.discard(0);
+            Err(err)
+        }
+    }
+}
+
 fn try_fork(ctx: &BtfTracePointContext) -> Result<(), i64> {
     if !offsets_ready() {
         return Ok(());
@@ -114,29 +145,12 @@ fn try_fork(ctx: &BtfTracePointContext) -> Result<(), i64> {
         count(STAT_THREAD_SKIPPED);
         return Ok(());
     }
-    let Some(mut entry) = EVENTS.reserve::<ForkEvent>(0) else {
-        count(STAT_DROP_FORK);
-        return Ok(());
-    };
-    let ev = entry.as_mut_ptr();
-    // SAFETY: live reservation of size_of::<ForkEvent>().
-    let e = unsafe { &mut *ev };
-    let filled = fill_header(&raw mut e.header, EVENT_FORK, size_of::<ForkEvent>(), parent)
-        .and_then(|()| read::<u64>(child, off!(task_start_boottime)));
-    match filled {
-        Ok(start) => {
-            e.child_tgid = child_tgid;
-            e._pad0 = 0;
-            e.child_start_boottime_ns = start;
-            entry.submit(0);
-            count(STAT_FORK_EMITTED);
-            Ok(())
-        }
-        Err(err) => {
-            entry.discard(0);
-            Err(err)
-        }
-    }
+    emit_small(EVENT_FORK, parent, STAT_DROP_FORK, STAT_FORK_EMITTED, |e: &mut ForkEvent| {
+        e.child_tgid = child_tgid;
+        e._pad0 = 0;
+        e.child_start_boottime_ns = read::<u64>(child, off!(task_start_boottime))?;
+        Ok(())
+    })
 }
 
 /// Process exit (thread-group leader only), so the table can retire the entry.
@@ -162,26 +176,9 @@ fn try_exit(ctx: &BtfTracePointContext) -> Result<(), i64> {
         count(STAT_THREAD_SKIPPED);
         return Ok(());
     }
-    let Some(mut entry) = EVENTS.reserve::<ExitEvent>(0) else {
-        count(STAT_DROP_EXIT);
-        return Ok(());
-    };
-    let ev = entry.as_mut_ptr();
-    // SAFETY: live reservation of size_of::<ExitEvent>().
-    let e = unsafe { &mut *ev };
-    let filled = fill_header(&raw mut e.header, EVENT_EXIT, size_of::<ExitEvent>(), task)
-        .and_then(|()| read::<u32>(task, off!(task_exit_code)));
-    match filled {
-        Ok(code) => {
-            e.exit_code = code;
-            e._pad0 = 0;
-            entry.submit(0);
-            count(STAT_EXIT_EMITTED);
-            Ok(())
-        }
-        Err(err) => {
-            entry.discard(0);
-            Err(err)
-        }
-    }
+    emit_small(EVENT_EXIT, task, STAT_DROP_EXIT, STAT_EXIT_EMITTED, |e: &mut ExitEvent| {
+        e.exit_code = read::<u32>(task, off!(task_exit_code))?;
+        e._pad0 = 0;
+        Ok(())
+    })
 }
