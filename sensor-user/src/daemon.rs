@@ -98,7 +98,7 @@ impl Pipeline {
                 self.counters.open += 1;
                 let p = self.table.resolve(&o.task).clone();
                 let anc = self.table.ancestry(p.pid);
-                let m = self.detector.on_open(&o, &p.executable);
+                let m = self.detector.on_open(&o, &p, &anc);
                 for &r in &m.rules {
                     let Some(rule) = self.detector.rules.rules().get(r) else { continue };
                     let doc = self.ecs.open_alert(rule, &o, &p, &anc, &m);
@@ -157,6 +157,13 @@ impl Pipeline {
                 "stores_indexed": self.detector.stores.len(),
             },
             "rule_hits": rule_hits,
+            "exception_hits": self
+                .detector
+                .rules
+                .exception_hits()
+                .into_iter()
+                .map(|(rule, name, hits)| json!({"rule": rule, "exception": name, "hits": hits}))
+                .collect::<Vec<_>>(),
         })
     }
 }

@@ -5,7 +5,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use clap::{Parser, Subcommand};
 use tokenwarden::{
     daemon::{self, RunOptions},
-    detect::rules::{self, RuleErrors, RuleSet, Source},
+    detect::rules::{self, RuleErrors, RuleSet, Source, testcases},
 };
 
 #[derive(Parser)]
@@ -59,6 +59,14 @@ enum RulesCommand {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// Run the test cases kept beside the rules (`*.test.yaml`). Exit 0 when all pass.
+    Test {
+        /// Fail when an enabled rule lacks an `alert` or a `no_alert` case.
+        #[arg(long)]
+        require_coverage: bool,
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
     /// Print the embedded default rule pack.
     Dump,
 }
@@ -91,10 +99,8 @@ fn main() -> ExitCode {
         Command::Rules { command: RulesCommand::Check { paths } } => match load_rules(&paths) {
             Ok(set) => {
                 let f = set.kernel_filter();
-                for id in &f.unfilterable {
-                    eprintln!(
-                        "warning: rule {id} cannot be prefiltered in the kernel: every file open will go through userspace"
-                    );
+                for w in &set.warnings {
+                    eprintln!("warning: {w}");
                 }
                 println!(
                     "ok: {} rules ({} enabled), {} kernel name filters",
@@ -109,6 +115,32 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Rules { command: RulesCommand::Test { require_coverage, paths } } => {
+            let set = match load_rules(&paths) {
+                Ok(s) => s,
+                Err(errs) => {
+                    eprintln!("{errs}");
+                    return ExitCode::from(1);
+                }
+            };
+            let cases = match testcases::load(&paths) {
+                Ok(c) => c,
+                Err(errs) => {
+                    eprintln!("{errs}");
+                    return ExitCode::from(1);
+                }
+            };
+            let report = testcases::run(&set, &cases, require_coverage);
+            for f in &report.failed {
+                eprintln!("FAIL {f}");
+            }
+            println!("rules test: {} passed, {} failed", report.passed.len(), report.failed.len());
+            if report.failed.is_empty() && !report.passed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
         Command::Run {
             rules,
             output,

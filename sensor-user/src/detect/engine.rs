@@ -5,8 +5,14 @@ use std::collections::HashSet;
 
 use sensor_common::InodeKey;
 
-use super::{rules::RuleSet, stores::StoreIndex};
-use crate::decode::Open;
+use super::{
+    rules::{Facts, RuleSet},
+    stores::StoreIndex,
+};
+use crate::{
+    decode::Open,
+    process::{Ancestor, Process},
+};
 
 /// Result of checking one open against the rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,8 +40,8 @@ impl Detector {
         Self { rules, stores, pending_inodes: HashSet::new(), rule_hits: vec![0; n] }
     }
 
-    /// Checks an open made by a process running `executable`.
-    pub fn on_open(&mut self, open: &Open, executable: &str) -> OpenMatch {
+    /// Checks an open made by process `p` (with its ancestry).
+    pub fn on_open(&mut self, open: &Open, p: &Process, ancestry: &[Ancestor]) -> OpenMatch {
         let key = InodeKey { dev: open.dev, _pad0: 0, ino: open.ino };
         let store_paths: Vec<String> =
             self.stores.paths(&key).iter().filter(|p| **p != open.path.path).cloned().collect();
@@ -48,8 +54,24 @@ impl Detector {
             candidates.push(&open.path.path[i..]);
         }
         candidates.extend(store_paths.iter().map(String::as_str));
-        let rules = self.rules.match_open(&candidates, executable);
-        let watched = !rules.is_empty() || self.rules.is_watched(&candidates);
+        let command_line = p.args.join(" ");
+        let facts = Facts {
+            paths: candidates,
+            executable: &p.executable,
+            name: &open.task.comm,
+            command_line: &command_line,
+            pid: open.task.tgid,
+            uid: open.task.uid,
+            euid: open.task.euid,
+            loginuid: open.task.loginuid,
+            sessionid: open.task.sessionid,
+            parent_executable: ancestry.first().map_or("", |a| a.executable.as_str()),
+            ancestors: ancestry.iter().map(|a| a.executable.as_str()).collect(),
+            file_uid: open.owner_uid,
+            file_write: open.flags & 3 != 0 || open.flags & libc::O_TRUNC as u32 != 0,
+        };
+        let rules = self.rules.match_event(&facts);
+        let watched = !rules.is_empty() || self.rules.is_watched(&facts.paths);
         if watched && open.path.is_complete() && !self.stores.contains(&key) {
             // A store created after the last scan: watch its inode from now on so hard
             // links and bind mounts of it are caught too.

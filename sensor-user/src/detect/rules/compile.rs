@@ -1,5 +1,5 @@
-//! Raw definitions → a compiled [`RuleSet`]: list references expanded, globs compiled
-//! once into set matchers, ids checked for duplicates across files.
+//! Raw definitions → a compiled [`RuleSet`]: lists and macros expanded, conditions
+//! type-checked, globs compiled once into set matchers, exceptions with counters.
 
 use std::collections::HashMap;
 
@@ -7,10 +7,17 @@ use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 use super::{
     Source,
+    cond::{
+        self, Ast, Compiled,
+        eval::{Env, Origin},
+    },
     error::{Pos, RuleError, RuleErrors},
+    exceptions::{Exception, uid_of},
+    facts::Facts,
     kfilter::{self, KernelFilter},
     model::Rule,
-    parse::{self, Parsed, Spanned, is_list_name},
+    parse::{self, Parsed, RawException, Spanned, UserRef, is_list_name},
+    source::Located,
     yaml,
 };
 
@@ -20,8 +27,14 @@ pub struct RuleSet {
     /// Every enabled rule's file globs in one matcher; `file_owner[i]` is glob i's rule.
     files: GlobSet,
     file_owner: Vec<usize>,
+    /// Enabled rules with no `files`: checked on every event.
+    unfiltered: Vec<usize>,
     exclude: Vec<GlobSet>,
     allow: Vec<GlobSet>,
+    conditions: Vec<Vec<Compiled>>,
+    exceptions: Vec<Vec<Exception>>,
+    /// Non-fatal findings (`rules check` prints them).
+    pub warnings: Vec<String>,
 }
 
 fn glob(pattern: &str, pos: &Pos, errs: &mut Vec<RuleError>) -> Option<Glob> {
@@ -39,6 +52,10 @@ fn build_set(globs: Vec<Glob>) -> GlobSet {
         b.add(g);
     }
     b.build().unwrap_or_else(|_| GlobSet::empty())
+}
+
+fn glob_set(items: &[Spanned], errs: &mut Vec<RuleError>) -> GlobSet {
+    build_set(items.iter().filter_map(|(p, pos)| glob(p, pos, errs)).collect())
 }
 
 /// Replaces list names by their items.
@@ -65,6 +82,72 @@ fn absolute(items: &[Spanned], what: &str, errs: &mut Vec<RuleError>) {
     }
 }
 
+/// Parses every macro; errors point inside the macro text.
+fn parse_macros(parsed: &Parsed, errs: &mut Vec<RuleError>) -> HashMap<String, Option<Ast>> {
+    parsed
+        .macros
+        .iter()
+        .map(|(name, loc)| {
+            let ast = cond::parse(&loc.text).map_err(|e| errs.push(loc.at(e.offset).error(e.message))).ok();
+            (name.clone(), ast)
+        })
+        .collect()
+}
+
+/// Compiles a condition, placing errors in it or in the macro they come from.
+fn compile_condition(
+    loc: &Located,
+    env: &Env<'_>,
+    parsed: &Parsed,
+    errs: &mut Vec<RuleError>,
+) -> Option<Compiled> {
+    let ast = cond::parse(&loc.text).map_err(|e| errs.push(loc.at(e.offset).error(e.message))).ok()?;
+    let mut cerrs = Vec::new();
+    let c = cond::compile(&ast, env, &Origin::Here, &mut Vec::new(), &mut cerrs);
+    for (origin, e) in cerrs {
+        let at = match &origin {
+            Origin::Here => loc.at(e.offset),
+            Origin::Macro(m) => parsed.macros.get(m).map_or_else(|| loc.pos.clone(), |l| l.at(e.offset)),
+        };
+        errs.push(at.error(e.message));
+    }
+    c
+}
+
+fn compile_exception(
+    e: &RawException,
+    parsed: &Parsed,
+    warnings: &mut Vec<String>,
+    errs: &mut Vec<RuleError>,
+) -> Exception {
+    let set = |items: &[Spanned], errs: &mut Vec<RuleError>| {
+        (!items.is_empty()).then(|| glob_set(&expand(items, parsed, errs), errs))
+    };
+    let users = (!e.users.is_empty()).then(|| {
+        e.users
+            .iter()
+            .filter_map(|(u, pos)| match u {
+                UserRef::Uid(n) => Some(*n),
+                UserRef::Name(name) => uid_of(name).or_else(|| {
+                    warnings.push(format!(
+                        "{pos}: user '{name}' does not exist on this host: that entry never matches"
+                    ));
+                    None
+                }),
+            })
+            .collect()
+    });
+    Exception {
+        name: e.name.0.clone(),
+        executables: set(&e.executables, errs),
+        files: set(&e.files, errs),
+        users,
+        parent_executables: set(&e.parent_executables, errs),
+        ancestors: set(&e.ancestors, errs),
+        hits: 0.into(),
+    }
+}
+
 impl RuleSet {
     /// Parses, validates and compiles `sources` in order. Reports every error.
     pub fn compile(sources: &[Source]) -> Result<RuleSet, RuleErrors> {
@@ -72,41 +155,76 @@ impl RuleSet {
         let mut errs = Vec::new();
         for s in sources {
             match yaml::parse(&s.name, &s.text) {
-                Ok(root) => parse::read_file(&root, &mut parsed, &mut errs),
+                Ok(root) => parse::read_file(&root, &s.text, &mut parsed, &mut errs),
                 Err(e) => errs.push(e),
             }
         }
-        let mut seen: HashMap<String, Pos> = HashMap::new();
-        let mut rules = Vec::new();
-        let mut file_globs = Vec::new();
-        let mut file_owner = Vec::new();
-        let mut exclude = Vec::new();
-        let mut allow = Vec::new();
-        for raw in &parsed.rules {
-            let (id, id_pos) = &raw.id;
-            if let Some(first) = seen.get(id) {
-                errs.push(id_pos.error(format!("duplicate rule id '{id}' (first defined at {first})")));
-                continue;
+        let lists: HashMap<String, Vec<String>> = parsed
+            .lists
+            .iter()
+            .map(|(k, (v, _))| (k.clone(), v.iter().map(|(s, _)| s.clone()).collect()))
+            .collect();
+        let macros = parse_macros(&parsed, &mut errs);
+        let env = Env { lists: &lists, macros: &macros };
+        // Each macro on its own, so cycles and unknown names are reported once, there.
+        for (name, ast) in &macros {
+            if let Some(ast) = ast {
+                let mut cerrs = Vec::new();
+                cond::compile(ast, &env, &Origin::Macro(name.clone()), &mut vec![name.clone()], &mut cerrs);
+                for (origin, e) in cerrs {
+                    let Origin::Macro(m) = origin else { continue };
+                    if let Some(loc) = parsed.macros.get(&m) {
+                        errs.push(loc.at(e.offset).error(e.message));
+                    }
+                }
             }
-            seen.insert(id.clone(), id_pos.clone());
+        }
+        let mut set = RuleSet {
+            rules: Vec::new(),
+            files: GlobSet::empty(),
+            file_owner: Vec::new(),
+            unfiltered: Vec::new(),
+            exclude: Vec::new(),
+            allow: Vec::new(),
+            conditions: Vec::new(),
+            exceptions: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let mut file_globs = Vec::new();
+        for raw in &parsed.rules {
+            let idx = set.rules.len();
             let files = expand(&raw.files, &parsed, &mut errs);
             absolute(&files, "file", &mut errs);
             let excl = expand(&raw.exclude_files, &parsed, &mut errs);
             let allowed = expand(&raw.allowed_executables, &parsed, &mut errs);
             absolute(&allowed, "executable", &mut errs);
-            let idx = rules.len();
             for (p, pos) in &files {
                 if let Some(g) = glob(p, pos, &mut errs)
                     && raw.enabled
                 {
                     file_globs.push(g);
-                    file_owner.push(idx);
+                    set.file_owner.push(idx);
                 }
             }
-            exclude.push(build_set(excl.iter().filter_map(|(p, pos)| glob(p, pos, &mut errs)).collect()));
-            allow.push(build_set(allowed.iter().filter_map(|(p, pos)| glob(p, pos, &mut errs)).collect()));
-            rules.push(Rule {
-                id: id.clone(),
+            if files.is_empty() && raw.enabled {
+                set.unfiltered.push(idx);
+            }
+            set.exclude.push(glob_set(&excl, &mut errs));
+            set.allow.push(glob_set(&allowed, &mut errs));
+            let conds: Vec<Compiled> = raw
+                .conditions
+                .iter()
+                .filter_map(|c| compile_condition(c, &env, &parsed, &mut errs))
+                .collect();
+            set.conditions.push(conds);
+            let exc: Vec<Exception> = raw
+                .exceptions
+                .iter()
+                .map(|e| compile_exception(e, &parsed, &mut set.warnings, &mut errs))
+                .collect();
+            set.exceptions.push(exc);
+            set.rules.push(Rule {
+                id: raw.id.0.clone(),
                 name: raw.name.clone(),
                 description: raw.description.clone(),
                 severity: raw.severity,
@@ -117,6 +235,13 @@ impl RuleSet {
                 files: files.into_iter().map(|(p, _)| p).collect(),
                 exclude_files: excl.into_iter().map(|(p, _)| p).collect(),
                 allowed_executables: allowed.into_iter().map(|(p, _)| p).collect(),
+                condition: raw
+                    .conditions
+                    .iter()
+                    .map(|c| format!("({})", c.text.trim()))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                exceptions: raw.exceptions.iter().map(|e| e.name.0.clone()).collect(),
                 output: raw.output.clone(),
                 pos: raw.pos.clone(),
             });
@@ -126,7 +251,13 @@ impl RuleSet {
             errs.dedup();
             return Err(RuleErrors { errors: errs });
         }
-        Ok(RuleSet { rules, files: build_set(file_globs), file_owner, exclude, allow })
+        set.files = build_set(file_globs);
+        for f in &set.kernel_filter().unfilterable {
+            set.warnings.push(format!(
+                "rule {f} cannot be prefiltered in the kernel: every file open will go through userspace"
+            ));
+        }
+        Ok(set)
     }
 
     /// All rules, disabled ones included, in definition order.
@@ -151,21 +282,41 @@ impl RuleSet {
                 }
             }
         }
+        hits
+    }
+
+    /// Rules that alert for this event: they watch the file (or have no `files`), do
+    /// not allow the executable, their conditions hold and no exception covers it.
+    /// Returns indices into [`RuleSet::rules`], in order.
+    pub fn match_event(&self, f: &Facts<'_>) -> Vec<usize> {
+        let mut hits = self.watching(&f.paths);
+        hits.extend(self.unfiltered.iter().copied());
+        hits.retain(|&r| {
+            !self.allow[r].is_match(f.executable)
+                && self.conditions[r].iter().all(|c| c.eval(f))
+                && !self.exceptions[r].iter().any(|e| e.check(f))
+        });
         hits.sort_unstable();
         hits
     }
 
-    /// Rules that alert: they watch one of `paths` and do not allow `executable`.
-    /// Returns indices into [`RuleSet::rules`].
+    /// [`RuleSet::match_event`] with only a path and an executable known.
     pub fn match_open(&self, paths: &[&str], executable: &str) -> Vec<usize> {
-        let mut hits = self.watching(paths);
-        hits.retain(|&r| !self.allow[r].is_match(executable));
-        hits
+        self.match_event(&Facts { paths: paths.to_vec(), executable, ..Facts::default() })
     }
 
-    /// True when some enabled rule watches one of `paths`, whoever opens it.
+    /// True when some enabled rule's `files` cover one of `paths`, whoever opens it.
     pub fn is_watched(&self, paths: &[&str]) -> bool {
         !self.watching(paths).is_empty()
+    }
+
+    /// (rule id, exception name, hits) for every exception.
+    pub fn exception_hits(&self) -> Vec<(&str, &str, u64)> {
+        self.rules
+            .iter()
+            .zip(&self.exceptions)
+            .flat_map(|(r, ex)| ex.iter().map(move |e| (r.id.as_str(), e.name.as_str(), e.hits())))
+            .collect()
     }
 
     /// The kernel prefilter that lets through every open a rule could match.

@@ -94,6 +94,10 @@ fn brace_alternatives(c: &str) -> Option<Vec<&str>> {
 pub fn derive<'a>(rules: impl Iterator<Item = &'a Rule>) -> KernelFilter {
     let mut f = KernelFilter::default();
     for r in rules {
+        if r.files.is_empty() {
+            f.pass_all = true;
+            f.unfilterable.push(format!("{} (condition only, no files)", r.id));
+        }
         for p in &r.files {
             match pattern_names(p) {
                 Some(names) => {

@@ -3,16 +3,22 @@
 //! The format is documented in `rules/README.md`.
 
 mod compile;
+pub mod cond;
 mod error;
+mod exceptions;
+pub mod facts;
 mod kfilter;
 mod model;
 mod parse;
+mod source;
+pub mod testcases;
 mod yaml;
 
 use std::path::{Path, PathBuf};
 
 pub use compile::RuleSet;
 pub use error::{Pos, RuleError, RuleErrors};
+pub use facts::{Facts, Field};
 pub use kfilter::{KernelFilter, MAX_ANCESTOR_DEPTH, NameMatch, pattern_names};
 pub use model::{EventKind, OUTPUT_FIELDS, Rule, Severity};
 
@@ -70,3 +76,5 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<Source>, RuleErrors> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_layers;

@@ -74,6 +74,10 @@ pub struct Rule {
     pub exclude_files: Vec<String>,
     /// Globs over the resolved executable of programs allowed to open the files.
     pub allowed_executables: Vec<String>,
+    /// Conditions as written (all must hold), joined with `and`; empty when none.
+    pub condition: String,
+    /// Names of the rule's exceptions.
+    pub exceptions: Vec<String>,
     /// Alert message template with `{field.name}` placeholders.
     pub output: String,
     /// Where the rule is defined.

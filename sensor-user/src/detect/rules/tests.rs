@@ -118,7 +118,7 @@ fn schema_version_is_required_and_checked() {
 fn missing_required_fields_and_wrong_types() {
     let errs = errors("tokenwarden_rules: 1\nrules:\n  - id: r1\n    enabled: maybe\n");
     has(&errs, "t.yaml:3:5:", "missing required field 'name'");
-    has(&errs, "t.yaml:3:5:", "missing required field 'files'");
+    has(&errs, "t.yaml:3:5:", "rule needs `files` or a `condition`");
     has(&errs, "t.yaml:4:14:", "expected true or false, got string");
     let errs = errors(&rule("    files: []\n").replace("    files: [\"**/x\"]\n", ""));
     has(&errs, "t.yaml:", "`files` is empty");
