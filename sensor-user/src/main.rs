@@ -165,6 +165,7 @@ fn main() -> ExitCode {
                 rescan_interval: Duration::from_secs(rescan_interval.max(1)),
                 ringbuf_bytes,
                 exit_ttl: Duration::from_secs(300),
+                rule_paths: rules.clone(),
                 max_processes: 65_536,
             };
             let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

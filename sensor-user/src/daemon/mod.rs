@@ -1,21 +1,25 @@
 //! `tokenwarden run`: wires probes → decode → process table → detect → output, and
 //! handles signals, periodic state reports and store re-scans.
 
+mod pipeline;
+mod reload;
+
 use std::{
-    collections::BTreeMap,
     path::PathBuf,
     time::{Duration, Instant},
 };
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::{
     io::unix::AsyncFd,
     signal::unix::{SignalKind, signal},
 };
 use tracing::{info, warn};
 
+pub use pipeline::{Counters, Pipeline};
+use reload::RuleSource;
+
 use crate::{
-    decode::{self, Event},
     detect::{
         Detector,
         rules::RuleSet,
@@ -36,136 +40,9 @@ pub struct RunOptions {
     pub rescan_interval: Duration,
     pub ringbuf_bytes: u32,
     pub exit_ttl: Duration,
+    /// Rule files and directories (empty: the embedded pack); watched for changes.
+    pub rule_paths: Vec<PathBuf>,
     pub max_processes: usize,
-}
-
-/// Userspace counters, reported with the kernel's.
-#[derive(Debug, Default, Clone)]
-pub struct Counters {
-    pub records: u64,
-    pub malformed: u64,
-    pub exec: u64,
-    pub fork: u64,
-    pub exit: u64,
-    pub open: u64,
-    pub alerts: u64,
-    pub watched_opens_allowed: u64,
-    pub output_errors: u64,
-}
-
-/// Everything after the ring buffer.
-pub struct Pipeline {
-    pub table: ProcessTable,
-    pub detector: Detector,
-    pub ecs: EcsBuilder,
-    pub sink: Sink,
-    pub counters: Counters,
-    pub emit_events: bool,
-}
-
-impl Pipeline {
-    /// Handles one raw record. Malformed records are counted and skipped.
-    pub fn handle(&mut self, raw: &[u8]) {
-        self.counters.records += 1;
-        let ev = match decode::decode(raw) {
-            Ok(ev) => ev,
-            Err(e) => {
-                self.counters.malformed += 1;
-                tracing::debug!("skipped malformed kernel record: {e}");
-                return;
-            }
-        };
-        match ev {
-            Event::Exec(e) => {
-                self.counters.exec += 1;
-                self.table.on_exec(&e);
-                if self.emit_events {
-                    let p = self.table.resolve(&e.task).clone();
-                    let anc = self.table.ancestry(p.pid);
-                    let doc = self.ecs.exec_event(e.ts_boot_ns, &e.task, &p, &anc);
-                    self.write(&doc);
-                }
-            }
-            Event::Fork(f) => {
-                self.counters.fork += 1;
-                self.table.on_fork(&f);
-            }
-            Event::Exit(x) => {
-                self.counters.exit += 1;
-                self.table.on_exit(&x);
-            }
-            Event::Open(o) => {
-                self.counters.open += 1;
-                let p = self.table.resolve(&o.task).clone();
-                let anc = self.table.ancestry(p.pid);
-                let m = self.detector.on_open(&o, &p, &anc);
-                for &r in &m.rules {
-                    let Some(rule) = self.detector.rules.rules().get(r) else { continue };
-                    let doc = self.ecs.open_alert(rule, &o, &p, &anc, &m);
-                    self.counters.alerts += 1;
-                    self.write(&doc);
-                }
-                if m.rules.is_empty() && m.watched {
-                    self.counters.watched_opens_allowed += 1;
-                    if self.emit_events {
-                        let doc = self.ecs.open_event(&o, &p, &anc, &m);
-                        self.write(&doc);
-                    }
-                }
-            }
-        }
-    }
-
-    fn write(&mut self, doc: &Value) {
-        if let Err(e) = self.sink.write_doc(doc) {
-            self.counters.output_errors += 1;
-            warn!("output: {e}");
-        }
-    }
-
-    fn flush(&mut self) {
-        if let Err(e) = self.sink.flush() {
-            self.counters.output_errors += 1;
-            warn!("output: {e}");
-        }
-    }
-
-    /// Counters for a state document.
-    pub fn stats(&self, kernel: &KernelStats) -> Value {
-        let c = &self.counters;
-        let rule_hits: BTreeMap<&str, u64> = self
-            .detector
-            .rules
-            .rules()
-            .iter()
-            .zip(&self.detector.rule_hits)
-            .filter(|(_, h)| **h > 0)
-            .map(|(r, h)| (r.id.as_str(), *h))
-            .collect();
-        json!({
-            "kernel": kernel.named().collect::<BTreeMap<_, _>>(),
-            "kernel_ringbuf_drops": kernel.ringbuf_drops(),
-            "userspace": {
-                "records": c.records,
-                "malformed_records": c.malformed,
-                "exec": c.exec, "fork": c.fork, "exit": c.exit, "open": c.open,
-                "alerts": c.alerts,
-                "watched_opens_allowed": c.watched_opens_allowed,
-                "output_errors": c.output_errors,
-                "process_table_size": self.table.len(),
-                "process_table_evictions": self.table.evictions,
-                "stores_indexed": self.detector.stores.len(),
-            },
-            "rule_hits": rule_hits,
-            "exception_hits": self
-                .detector
-                .rules
-                .exception_hits()
-                .into_iter()
-                .map(|(rule, name, hits)| json!({"rule": rule, "exception": name, "hits": hits}))
-                .collect::<Vec<_>>(),
-        })
-    }
 }
 
 fn instance_id() -> String {
@@ -239,12 +116,13 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigusr1 = signal(SignalKind::user_defined1())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut rule_source = RuleSource::new(opts.rule_paths.clone());
     let mut stats_tick = tokio::time::interval(opts.stats_interval);
     stats_tick.tick().await;
     let mut maint_tick = tokio::time::interval(Duration::from_secs(2));
     let mut rescan_tick = tokio::time::interval(opts.rescan_interval);
     rescan_tick.tick().await;
-    let patterns = pipe.detector.rules.file_patterns();
 
     loop {
         tokio::select! {
@@ -261,14 +139,24 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
             _ = sigterm.recv() => break,
             _ = sigusr1.recv() => report(&mut pipe, &probes, "sensor-stats"),
             _ = stats_tick.tick() => report(&mut pipe, &probes, "sensor-stats"),
+            _ = sighup.recv() => {
+                drain(&mut ring, &mut pipe);
+                let doc = reload::reload(&mut pipe, &mut probes, &rule_source, "SIGHUP")?;
+                state(&mut pipe, doc);
+            }
             _ = maint_tick.tick() => {
+                if rule_source.changed() {
+                    drain(&mut ring, &mut pipe);
+                    let doc = reload::reload(&mut pipe, &mut probes, &rule_source, "file-change")?;
+                    state(&mut pipe, doc);
+                }
                 pipe.table.expire(Instant::now());
                 if pipe.detector.take_pending_inodes() {
                     filter::apply_inodes(&mut probes, &pipe.detector.stores.keys())?;
                 }
             }
             _ = rescan_tick.tick() => {
-                let mut fresh = StoreIndex::scan(&patterns, &home_dirs());
+                let mut fresh = StoreIndex::scan(&pipe.detector.rules.file_patterns(), &home_dirs());
                 // Keep stores learnt from events (created outside the scanned places).
                 for key in pipe.detector.stores.keys() {
                     for p in pipe.detector.stores.paths(&key) {
@@ -283,10 +171,7 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
         }
     }
     // Drain what the kernel already produced, then report and detach.
-    let rb = ring.get_mut();
-    while let Some(item) = rb.next() {
-        pipe.handle(&item);
-    }
+    drain(&mut ring, &mut pipe);
     report(&mut pipe, &probes, "sensor-stopped");
     drop(probes);
     if let Some(path) = &opts.ready_file {
@@ -294,6 +179,26 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     }
     info!("detached; exiting");
     Ok(())
+}
+
+/// Handles every record already in the ring buffer (without waiting).
+fn drain(ring: &mut AsyncFd<aya::maps::RingBuf<aya::maps::MapData>>, pipe: &mut Pipeline) {
+    let rb = ring.get_mut();
+    while let Some(item) = rb.next() {
+        pipe.handle(&item);
+    }
+    pipe.flush();
+}
+
+/// Emits a state document whose `action` field names the event action.
+fn state(pipe: &mut Pipeline, mut details: serde_json::Value) {
+    let action = details["action"].as_str().unwrap_or("state").to_string();
+    if let Some(m) = details.as_object_mut() {
+        m.remove("action");
+    }
+    let doc = pipe.ecs.state(&action, details);
+    pipe.write(&doc);
+    pipe.flush();
 }
 
 fn report(pipe: &mut Pipeline, probes: &Probes, action: &str) {

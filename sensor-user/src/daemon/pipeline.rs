@@ -1,0 +1,148 @@
+//! Everything after the ring buffer: decode → process table → detect → output, one
+//! record at a time.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use tracing::warn;
+
+use crate::{
+    decode::{self, Event},
+    detect::Detector,
+    output::{EcsBuilder, Sink},
+    probes::stats::KernelStats,
+    process::ProcessTable,
+};
+
+/// Userspace counters, reported with the kernel's.
+#[derive(Debug, Default, Clone)]
+pub struct Counters {
+    pub records: u64,
+    pub malformed: u64,
+    pub exec: u64,
+    pub fork: u64,
+    pub exit: u64,
+    pub open: u64,
+    pub alerts: u64,
+    pub watched_opens_allowed: u64,
+    pub output_errors: u64,
+    pub reloads_ok: u64,
+    pub reloads_failed: u64,
+}
+
+/// Everything after the ring buffer.
+pub struct Pipeline {
+    pub table: ProcessTable,
+    pub detector: Detector,
+    pub ecs: EcsBuilder,
+    pub sink: Sink,
+    pub counters: Counters,
+    pub emit_events: bool,
+}
+
+impl Pipeline {
+    /// Handles one raw record. Malformed records are counted and skipped.
+    pub fn handle(&mut self, raw: &[u8]) {
+        self.counters.records += 1;
+        let ev = match decode::decode(raw) {
+            Ok(ev) => ev,
+            Err(e) => {
+                self.counters.malformed += 1;
+                tracing::debug!("skipped malformed kernel record: {e}");
+                return;
+            }
+        };
+        match ev {
+            Event::Exec(e) => {
+                self.counters.exec += 1;
+                self.table.on_exec(&e);
+                if self.emit_events {
+                    let p = self.table.resolve(&e.task).clone();
+                    let anc = self.table.ancestry(p.pid);
+                    let doc = self.ecs.exec_event(e.ts_boot_ns, &e.task, &p, &anc);
+                    self.write(&doc);
+                }
+            }
+            Event::Fork(f) => {
+                self.counters.fork += 1;
+                self.table.on_fork(&f);
+            }
+            Event::Exit(x) => {
+                self.counters.exit += 1;
+                self.table.on_exit(&x);
+            }
+            Event::Open(o) => {
+                self.counters.open += 1;
+                let p = self.table.resolve(&o.task).clone();
+                let anc = self.table.ancestry(p.pid);
+                let m = self.detector.on_open(&o, &p, &anc);
+                for &r in &m.rules {
+                    let Some(rule) = self.detector.rules.rules().get(r) else { continue };
+                    let doc = self.ecs.open_alert(rule, &o, &p, &anc, &m);
+                    self.counters.alerts += 1;
+                    self.write(&doc);
+                }
+                if m.rules.is_empty() && m.watched {
+                    self.counters.watched_opens_allowed += 1;
+                    if self.emit_events {
+                        let doc = self.ecs.open_event(&o, &p, &anc, &m);
+                        self.write(&doc);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn write(&mut self, doc: &Value) {
+        if let Err(e) = self.sink.write_doc(doc) {
+            self.counters.output_errors += 1;
+            warn!("output: {e}");
+        }
+    }
+
+    pub fn flush(&mut self) {
+        if let Err(e) = self.sink.flush() {
+            self.counters.output_errors += 1;
+            warn!("output: {e}");
+        }
+    }
+
+    /// Counters for a state document.
+    pub fn stats(&self, kernel: &KernelStats) -> Value {
+        let c = &self.counters;
+        let rule_hits: BTreeMap<&str, u64> = self
+            .detector
+            .rules
+            .rules()
+            .iter()
+            .zip(&self.detector.rule_hits)
+            .filter(|(_, h)| **h > 0)
+            .map(|(r, h)| (r.id.as_str(), *h))
+            .collect();
+        json!({
+            "kernel": kernel.named().collect::<BTreeMap<_, _>>(),
+            "kernel_ringbuf_drops": kernel.ringbuf_drops(),
+            "userspace": {
+                "records": c.records,
+                "malformed_records": c.malformed,
+                "exec": c.exec, "fork": c.fork, "exit": c.exit, "open": c.open,
+                "alerts": c.alerts,
+                "watched_opens_allowed": c.watched_opens_allowed,
+                "output_errors": c.output_errors,
+                "rule_reloads": c.reloads_ok,
+                "rule_reload_failures": c.reloads_failed,
+                "process_table_size": self.table.len(),
+                "process_table_evictions": self.table.evictions,
+                "stores_indexed": self.detector.stores.len(),
+            },
+            "rule_hits": rule_hits,
+            "exception_hits": self
+                .detector
+                .rules
+                .exception_hits()
+                .into_iter()
+                .map(|(rule, name, hits)| json!({"rule": rule, "exception": name, "hits": hits}))
+                .collect::<Vec<_>>(),
+        })
+    }
+}
