@@ -1,5 +1,6 @@
 //! `cargo xtask setup | build | run | test`: one entry point for developers and CI.
 
+mod bench;
 mod setup;
 
 use std::{
@@ -29,6 +30,12 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run the benchmarks; writes target/bench/report.json and prints a table.
+    Bench {
+        /// Fewer samples (same keys).
+        #[arg(long)]
+        quick: bool,
+    },
     /// Set up, then run every test: lints, unit tests and the black-box kernel tests.
     Test {
         /// Skip `cargo fmt --check` and `cargo clippy`.
@@ -40,12 +47,12 @@ enum Cmd {
     },
 }
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
 /// Runs a command in the workspace root, failing on a non-zero exit.
-pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
+pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
     eprintln!("xtask: running {cmd:?}");
     let status = cmd.current_dir(root()).status().with_context(|| format!("spawn {cmd:?}"))?;
     if !status.success() {
@@ -54,7 +61,7 @@ pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.env("CARGO_TERM_COLOR", "never");
     c
@@ -133,6 +140,7 @@ fn real_main() -> anyhow::Result<()> {
     match cli.command {
         Cmd::Setup => setup::setup(),
         Cmd::Build => build().map(|_| ()),
+        Cmd::Bench { quick } => bench::bench(quick),
         Cmd::Run { args } => {
             setup::setup()?;
             let bin = build()?;
