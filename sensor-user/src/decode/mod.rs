@@ -2,6 +2,7 @@
 //! and kind before any field is read, and read with `read_unaligned`; a malformed
 //! record is counted and skipped, never trusted.
 
+pub mod http;
 mod path;
 
 use std::mem::size_of;
