@@ -87,13 +87,13 @@ impl H2Conn {
                 }
                 _ => continue,
             }
-            if flags & FLAG_END_HEADERS != 0 {
-                if let Some((s, block)) = self.pending.take() {
-                    let req = self.decode_block(&block)?;
-                    self.awaiting_body.retain(|(st, _)| *st != s);
-                    self.awaiting_body.push((s, out.len()));
-                    out.push(req);
-                }
+            if flags & FLAG_END_HEADERS != 0
+                && let Some((s, block)) = self.pending.take()
+            {
+                let req = self.decode_block(&block)?;
+                self.awaiting_body.retain(|(st, _)| *st != s);
+                self.awaiting_body.push((s, out.len()));
+                out.push(req);
             }
         }
         self.carry = rest.to_vec();

@@ -206,7 +206,13 @@ impl RuleSet {
                     set.file_owner.push(idx);
                 }
             }
-            if files.is_empty() && raw.enabled {
+            if !raw.files.is_empty() && files.is_empty() {
+                errs.push(raw.id.1.error(format!(
+                    "rule '{}': `files` expands to nothing (empty list): it would watch every file",
+                    raw.id.0
+                )));
+            }
+            if raw.files.is_empty() && raw.enabled {
                 set.unfiltered.push(idx);
             }
             set.exclude.push(glob_set(&excl, &mut errs));
@@ -247,7 +253,9 @@ impl RuleSet {
             });
         }
         if !errs.is_empty() {
-            errs.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
+            // In load order, then by position.
+            let order = |f: &str| sources.iter().position(|s| s.name == f).unwrap_or(usize::MAX);
+            errs.sort_by_key(|e| (order(&e.file), e.line, e.col));
             errs.dedup();
             return Err(RuleErrors { errors: errs });
         }

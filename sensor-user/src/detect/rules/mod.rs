@@ -35,7 +35,7 @@ pub fn embedded_default() -> Source {
 }
 
 fn io_error(path: &Path, e: &std::io::Error) -> RuleError {
-    RuleError { file: path.display().to_string(), line: 0, col: 0, message: format!("cannot read: {e}") }
+    RuleError { file: path.display().to_string(), line: 1, col: 1, message: format!("cannot read: {e}") }
 }
 
 fn is_rule_file(p: &Path) -> bool {

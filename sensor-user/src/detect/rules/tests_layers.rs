@@ -221,6 +221,14 @@ rules:
 }
 
 #[test]
+fn files_from_an_empty_list_is_an_error_not_watch_everything() {
+    let text = BASE
+        .replace("shells: [/usr/bin/bash, /usr/bin/dash]", "shells: [/usr/bin/bash]\n  nothing: []")
+        .replace("files: [\"**/.aws/credentials\"]", "files: [nothing]");
+    has(&errors(&[src("a.yaml", &text)]), "a.yaml:8:9:", "`files` expands to nothing");
+}
+
+#[test]
 fn exception_validation() {
     let text = BASE.replace(
         "    output: o\n",

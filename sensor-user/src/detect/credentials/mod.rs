@@ -1,0 +1,10 @@
+//! Credentials in outbound requests: which kind, a keyed fingerprint, its length and a
+//! tiny preview — never the secret itself.
+
+mod classify;
+pub mod fingerprint;
+pub mod jwt;
+
+pub use classify::{Credential, classify, redact_query};
+pub use fingerprint::Fingerprinter;
+pub use jwt::JwtInfo;
