@@ -5,6 +5,19 @@ pub const EVENT_EXEC: u32 = 1;
 pub const EVENT_FORK: u32 = 2;
 pub const EVENT_EXIT: u32 = 3;
 pub const EVENT_OPEN: u32 = 4;
+pub const EVENT_CONNECT: u32 = 5;
+pub const EVENT_DATA: u32 = 6;
+
+/// Bytes of an outbound request head copied by the kernel.
+pub const DATA_CAP: usize = 4096;
+/// Bytes of a socket address kept (`sockaddr_un` is the largest we read).
+pub const SOCKADDR_CAP: usize = 112;
+
+/// `DataEvent::source`: where the plaintext was captured.
+pub const SRC_OPENSSL: u32 = 1;
+pub const SRC_GNUTLS: u32 = 2;
+pub const SRC_SENDTO: u32 = 3;
+pub const SRC_SENDMSG: u32 = 4;
 
 /// Longest path component copied by the kernel (bytes, including the NUL).
 pub const NAME_LEN: usize = 64;
@@ -147,6 +160,39 @@ pub struct OpenEvent {
     pub owner_uid: u32,
     pub _pad0: u32,
     pub path: PathRec,
+}
+
+/// A `connect(2)` finished (AF_INET, AF_INET6 or AF_UNIX).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ConnectEvent {
+    pub header: EventHeader,
+    pub fd: i32,
+    /// Syscall result (0, or -errno; -EINPROGRESS for non-blocking sockets).
+    pub ret: i32,
+    /// Bytes valid in `sockaddr`.
+    pub addr_len: u32,
+    pub _pad0: u32,
+    /// The `struct sockaddr` as passed by the caller.
+    pub sockaddr: [u8; SOCKADDR_CAP],
+}
+
+/// The head of an outbound write that begins like a client request.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct DataEvent {
+    pub header: EventHeader,
+    /// `SRC_*`.
+    pub source: u32,
+    /// Socket fd for send*, -1 for TLS libraries.
+    pub fd: i32,
+    /// Connection identity: the `SSL*` / `gnutls_session_t`, or the fd.
+    pub conn: u64,
+    /// Bytes the caller wrote.
+    pub len: u32,
+    /// Bytes valid in `data`.
+    pub captured: u32,
+    pub data: [u8; DATA_CAP],
 }
 
 #[cfg(feature = "user")]

@@ -17,7 +17,12 @@ pub const STAT_DROP_FORK: u32 = 9;
 pub const STAT_DROP_EXIT: u32 = 10;
 pub const STAT_READ_ERROR: u32 = 11;
 pub const STAT_SELF_SKIPPED: u32 = 12;
-pub const STAT_COUNT: u32 = 13;
+pub const STAT_CONNECT_EMITTED: u32 = 13;
+pub const STAT_DROP_CONNECT: u32 = 14;
+pub const STAT_DATA_EMITTED: u32 = 15;
+pub const STAT_DATA_NOT_REQUEST: u32 = 16;
+pub const STAT_DROP_DATA: u32 = 17;
+pub const STAT_COUNT: u32 = 18;
 
 /// Names of the counters, in index order, as reported by the daemon.
 pub const STAT_NAMES: [&str; STAT_COUNT as usize] = [
@@ -34,4 +39,9 @@ pub const STAT_NAMES: [&str; STAT_COUNT as usize] = [
     "ringbuf_drop_exit",
     "kernel_read_error",
     "self_skipped",
+    "connect_emitted",
+    "ringbuf_drop_connect",
+    "data_emitted",
+    "data_not_request",
+    "ringbuf_drop_data",
 ];

@@ -8,6 +8,8 @@ mod kread;
 #[cfg(target_arch = "bpf")]
 mod maps;
 #[cfg(target_arch = "bpf")]
+mod net;
+#[cfg(target_arch = "bpf")]
 mod open;
 #[cfg(target_arch = "bpf")]
 mod path;

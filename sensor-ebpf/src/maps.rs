@@ -2,10 +2,11 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LpmTrie, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use sensor_common::{
-    CONFIG_ENTRIES, ExecEvent, KernelOffsets, NAME_KEY_LEN, NameFilterValue, OpenEvent, STAT_COUNT,
+    CONFIG_ENTRIES, DataEvent, ExecEvent, KernelOffsets, NAME_KEY_LEN, NameFilterValue, OpenEvent,
+    SOCKADDR_CAP, STAT_COUNT,
 };
 
 /// All records for userspace. Size is replaced at load time (`--ringbuf-bytes`).
@@ -32,6 +33,27 @@ pub static SCRATCH_OPEN: PerCpuArray<OpenEvent> = PerCpuArray::with_max_entries(
 /// Per-CPU space where an exec record is assembled.
 #[map]
 pub static SCRATCH_EXEC: PerCpuArray<ExecEvent> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per-CPU space where a request-head record is assembled.
+#[map]
+pub static SCRATCH_DATA: PerCpuArray<DataEvent> = PerCpuArray::with_max_entries(1, 0);
+
+/// `connect` arguments between syscall entry and exit.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PendingConnect {
+    pub fd: i32,
+    pub addr_len: u32,
+    pub sockaddr: [u8; SOCKADDR_CAP],
+}
+
+/// Per-CPU space for a pending connect (too large for the BPF stack).
+#[map]
+pub static SCRATCH_CONNECT: PerCpuArray<PendingConnect> = PerCpuArray::with_max_entries(1, 0);
+
+/// Pending connects by thread (`pid_tgid`); bounded, LRU so abandoned entries age out.
+#[map]
+pub static CONNECTS: LruHashMap<u64, PendingConnect> = LruHashMap::with_max_entries(8192, 0);
 
 /// Run-time switches (`sensor_common::filter::CONFIG_*`).
 #[map]

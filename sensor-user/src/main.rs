@@ -44,6 +44,13 @@ enum Command {
         /// Kernel ring-buffer size in bytes (power of two).
         #[arg(long, default_value_t = 8 * 1024 * 1024)]
         ringbuf_bytes: u32,
+        /// Key for credential fingerprints (HMAC-SHA256). Share one key across a fleet to
+        /// join fingerprints between hosts. Created (random, mode 0600) if missing.
+        #[arg(long, default_value = "/var/lib/tokenwarden/fingerprint.key")]
+        fingerprint_key_file: PathBuf,
+        /// JWTs with a lifetime (exp - iat) above this many seconds are flagged long-lived.
+        #[arg(long, default_value_t = 3600)]
+        jwt_max_lifetime: i64,
     },
     /// Rule files.
     Rules {
@@ -86,6 +93,25 @@ fn load_rules(paths: &[PathBuf]) -> Result<RuleSet, RuleErrors> {
     let sources: Vec<Source> =
         if paths.is_empty() { vec![rules::embedded_default()] } else { rules::load_paths(paths)? };
     RuleSet::compile(&sources)
+}
+
+/// Reads the fingerprint key, or creates a random one (mode 0600).
+fn load_or_create_key(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(k) if !k.is_empty() => return Ok(k),
+        Ok(_) => return Err(std::io::Error::other("key file is empty")),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        Err(_) => {}
+    }
+    let mut key = [0u8; 32];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut key)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    std::io::Write::write_all(&mut f, &key)?;
+    Ok(key.to_vec())
 }
 
 fn main() -> ExitCode {
@@ -149,11 +175,20 @@ fn main() -> ExitCode {
             stats_interval,
             rescan_interval,
             ringbuf_bytes,
+            fingerprint_key_file,
+            jwt_max_lifetime,
         } => {
             let set = match load_rules(&rules) {
                 Ok(s) => s,
                 Err(errs) => {
                     eprintln!("{errs}");
+                    return ExitCode::from(2);
+                }
+            };
+            let fingerprint_key = match load_or_create_key(&fingerprint_key_file) {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("error: fingerprint key {}: {e}", fingerprint_key_file.display());
                     return ExitCode::from(2);
                 }
             };
@@ -166,6 +201,8 @@ fn main() -> ExitCode {
                 ringbuf_bytes,
                 exit_ttl: Duration::from_secs(300),
                 rule_paths: rules.clone(),
+                fingerprint_key,
+                jwt_max_lifetime_s: jwt_max_lifetime,
                 max_processes: 65_536,
             };
             let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

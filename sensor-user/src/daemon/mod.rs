@@ -29,6 +29,10 @@ use crate::{
     probes::{Probes, filter, loader::LoadOptions, stats::KernelStats},
     process::{ProcessTable, boot_id, seed_from_procfs},
 };
+use crate::{
+    detect::{credentials::Fingerprinter, egress::Egress},
+    probes::tls::TlsAttacher,
+};
 
 /// Options of `tokenwarden run`.
 #[derive(Debug, Clone)]
@@ -42,6 +46,9 @@ pub struct RunOptions {
     pub exit_ttl: Duration,
     /// Rule files and directories (empty: the embedded pack); watched for changes.
     pub rule_paths: Vec<PathBuf>,
+    /// Key for credential fingerprints (same key across a fleet: same fingerprints).
+    pub fingerprint_key: Vec<u8>,
+    pub jwt_max_lifetime_s: i64,
     pub max_processes: usize,
 }
 
@@ -73,7 +80,11 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     let seeded = seed_from_procfs(&mut table);
     let rule_count = rules.rules().len();
     let enabled = rules.enabled_count();
+    let mut tls = TlsAttacher::default();
+    let tls_libs = tls.scan(&mut probes)?;
     let mut pipe = Pipeline {
+        egress: Egress::new(Fingerprinter::new(&opts.fingerprint_key)),
+        jwt_max_lifetime_s: opts.jwt_max_lifetime_s,
         table,
         detector: Detector::new(rules, stores),
         ecs: EcsBuilder::new(HostInfo::detect(), instance_id()),
@@ -104,6 +115,7 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
             "stores_indexed": pipe.detector.stores.len(),
             "homes": homes,
             "processes_seeded": seeded,
+        "tls_libraries": tls_libs,
             "instance_id": pipe.ecs.instance_id(),
         }),
     );
@@ -121,6 +133,7 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     let mut stats_tick = tokio::time::interval(opts.stats_interval);
     stats_tick.tick().await;
     let mut maint_tick = tokio::time::interval(Duration::from_secs(2));
+    let mut maint_rounds: u64 = 0;
     let mut rescan_tick = tokio::time::interval(opts.rescan_interval);
     rescan_tick.tick().await;
 
@@ -151,6 +164,13 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
                     state(&mut pipe, doc);
                 }
                 pipe.table.expire(Instant::now());
+                maint_rounds += 1;
+                if maint_rounds % 5 == 0 {
+                    for lib in tls.scan(&mut probes)? {
+                        let doc = json!({"action": "tls-library-attached", "library": lib});
+                        state(&mut pipe, doc);
+                    }
+                }
                 if pipe.detector.take_pending_inodes() {
                     filter::apply_inodes(&mut probes, &pipe.detector.stores.keys())?;
                 }

@@ -8,7 +8,7 @@ use tracing::warn;
 
 use crate::{
     decode::{self, Event},
-    detect::Detector,
+    detect::{Detector, egress::Egress},
     output::{EcsBuilder, Sink},
     probes::stats::KernelStats,
     process::ProcessTable,
@@ -27,11 +27,17 @@ pub struct Counters {
     pub watched_opens_allowed: u64,
     pub output_errors: u64,
     pub reloads_ok: u64,
+    pub connect: u64,
+    pub data: u64,
+    pub credential_uses: u64,
     pub reloads_failed: u64,
 }
 
 /// Everything after the ring buffer.
 pub struct Pipeline {
+    pub egress: Egress,
+    /// JWTs living longer than this are flagged `long_lived`.
+    pub jwt_max_lifetime_s: i64,
     pub table: ProcessTable,
     pub detector: Detector,
     pub ecs: EcsBuilder,
@@ -70,6 +76,30 @@ impl Pipeline {
             Event::Exit(x) => {
                 self.counters.exit += 1;
                 self.table.on_exit(&x);
+                self.egress.on_exit(x.task.tgid);
+            }
+            Event::Connect(c) => {
+                self.counters.connect += 1;
+                self.egress.on_connect(&c);
+                if self.emit_events {
+                    let p = self.table.resolve(&c.task).clone();
+                    let anc = self.table.ancestry(p.pid);
+                    let doc = self.ecs.connect_event(&c, &p, &anc);
+                    self.write(&doc);
+                }
+            }
+            Event::Data(d) => {
+                self.counters.data += 1;
+                let uses = self.egress.on_data(&d);
+                if !uses.is_empty() {
+                    let p = self.table.resolve(&d.task).clone();
+                    let anc = self.table.ancestry(p.pid);
+                    for u in &uses {
+                        let doc = self.ecs.credential_use(&d, &p, &anc, u, self.jwt_max_lifetime_s);
+                        self.counters.credential_uses += 1;
+                        self.write(&doc);
+                    }
+                }
             }
             Event::Open(o) => {
                 self.counters.open += 1;
@@ -130,6 +160,13 @@ impl Pipeline {
                 "watched_opens_allowed": c.watched_opens_allowed,
                 "output_errors": c.output_errors,
                 "rule_reloads": c.reloads_ok,
+                "connect": c.connect,
+                "request_heads": c.data,
+                "credential_uses": c.credential_uses,
+                "http_requests": self.egress.counters.requests,
+                "http_unparsed": self.egress.counters.unparsed,
+                "http2_resyncs": self.egress.counters.h2_errors,
+                "tracked_connections": self.egress.tracked_connections(),
                 "rule_reload_failures": c.reloads_failed,
                 "process_table_size": self.table.len(),
                 "process_table_evictions": self.table.evictions,

@@ -8,11 +8,14 @@ mod path;
 use std::mem::size_of;
 
 use sensor_common::{
-    ARGS_LEN, EVENT_EXEC, EVENT_EXIT, EVENT_FORK, EVENT_OPEN, EventHeader, ExecEvent, ExitEvent, ForkEvent,
-    OpenEvent, TaskInfo,
+    ARGS_LEN, ConnectEvent, DATA_CAP, DataEvent, EVENT_CONNECT, EVENT_DATA, EVENT_EXEC, EVENT_EXIT,
+    EVENT_FORK, EVENT_OPEN, EventHeader, ExecEvent, ExitEvent, ForkEvent, OpenEvent, TaskInfo,
 };
 
 pub use path::{KernelPath, cstr_lossy};
+pub use sockaddr::{Endpoint, parse_sockaddr};
+
+mod sockaddr;
 
 /// Why a record was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,6 +89,30 @@ pub struct Open {
     pub path: KernelPath,
 }
 
+/// A `connect(2)` and where it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connect {
+    pub task: Task,
+    pub ts_boot_ns: u64,
+    pub fd: i32,
+    pub ret: i32,
+    pub endpoint: Endpoint,
+}
+
+/// The head of an outbound request (plaintext, before any TLS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Data {
+    pub task: Task,
+    pub ts_boot_ns: u64,
+    /// `sensor_common::SRC_*`.
+    pub source: u32,
+    pub fd: i32,
+    pub conn: u64,
+    /// Bytes the program wrote (may exceed what was captured).
+    pub len: u32,
+    pub bytes: Vec<u8>,
+}
+
 /// A decoded kernel record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -93,6 +120,8 @@ pub enum Event {
     Fork(Fork),
     Exit(Exit),
     Open(Open),
+    Connect(Connect),
+    Data(Data),
 }
 
 impl Event {
@@ -102,6 +131,8 @@ impl Event {
             Event::Fork(_) => "fork",
             Event::Exit(_) => "exit",
             Event::Open(_) => "open",
+            Event::Connect(_) => "connect",
+            Event::Data(_) => "data",
         }
     }
 }
@@ -198,6 +229,30 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
                 mode: e.mode,
                 owner_uid: e.owner_uid,
                 path: KernelPath::from_rec(&e.path),
+            }))
+        }
+        EVENT_CONNECT => {
+            let e: ConnectEvent = read_record(buf, hdr.kind)?;
+            let n = (e.addr_len as usize).min(e.sockaddr.len());
+            Ok(Event::Connect(Connect {
+                task: task(&e.header.task),
+                ts_boot_ns: e.header.ts_boot_ns,
+                fd: e.fd,
+                ret: e.ret,
+                endpoint: parse_sockaddr(&e.sockaddr[..n]),
+            }))
+        }
+        EVENT_DATA => {
+            let e: DataEvent = read_record(buf, hdr.kind)?;
+            let n = (e.captured as usize).min(DATA_CAP);
+            Ok(Event::Data(Data {
+                task: task(&e.header.task),
+                ts_boot_ns: e.header.ts_boot_ns,
+                source: e.source,
+                fd: e.fd,
+                conn: e.conn,
+                len: e.len,
+                bytes: e.data[..n].to_vec(),
             }))
         }
         other => Err(DecodeError::UnknownKind(other)),

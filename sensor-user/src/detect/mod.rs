@@ -2,6 +2,7 @@
 //! index gives files their identity beyond the path used to open them.
 
 pub mod credentials;
+pub mod egress;
 pub mod engine;
 pub mod rules;
 pub mod stores;

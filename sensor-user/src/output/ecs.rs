@@ -35,10 +35,10 @@ pub struct EcsBuilder {
     host: HostInfo,
     instance_id: String,
     seq: u64,
-    clock: BootClock,
+    pub(super) clock: BootClock,
 }
 
-fn id(v: u32) -> String {
+pub(super) fn id(v: u32) -> String {
     v.to_string()
 }
 
@@ -86,7 +86,7 @@ fn match_reason(m: u32) -> &'static str {
 }
 
 /// `process.*` for the acting process.
-fn process_fields(p: &Process, t: &Task, ancestry: &[Ancestor]) -> Value {
+pub(super) fn process_fields(p: &Process, t: &Task, ancestry: &[Ancestor]) -> Value {
     let name = p.executable.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or(&t.comm);
     let mut v = json!({
         "pid": t.tgid,
@@ -118,7 +118,7 @@ fn process_fields(p: &Process, t: &Task, ancestry: &[Ancestor]) -> Value {
 }
 
 /// `tokenwarden.process.*`: identity and lineage beyond ECS.
-fn tw_process(p: &Process, t: &Task, ancestry: &[Ancestor]) -> Value {
+pub(super) fn tw_process(p: &Process, t: &Task, ancestry: &[Ancestor]) -> Value {
     json!({
         "exec_id": p.exec_id,
         "comm": t.comm,
@@ -177,7 +177,7 @@ impl EcsBuilder {
         &self.instance_id
     }
 
-    fn base(
+    pub(super) fn base(
         &mut self,
         ts: SystemTime,
         kind: &str,

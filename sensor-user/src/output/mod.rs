@@ -3,6 +3,7 @@
 
 pub mod attack;
 pub mod ecs;
+pub mod network;
 pub mod sink;
 pub mod time;
 

@@ -3,7 +3,7 @@
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, LpmTrie, MapData, PerCpuArray, RingBuf},
-    programs::{BtfTracePoint, TracePoint},
+    programs::{BtfTracePoint, TracePoint, UProbe},
 };
 use sensor_common::{NAME_KEY_LEN, NameFilterValue};
 
@@ -15,6 +15,9 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"),
 /// Syscall tracepoints for file opens (exit only: the result carries the fd).
 pub const OPEN_TRACEPOINTS: [&str; 4] =
     ["sys_exit_open", "sys_exit_openat", "sys_exit_openat2", "sys_exit_creat"];
+/// Socket-only syscalls: connections and plaintext request heads.
+pub const NET_TRACEPOINTS: [&str; 4] =
+    ["sys_enter_connect", "sys_exit_connect", "sys_enter_sendto", "sys_enter_sendmsg"];
 /// Typed scheduler tracepoints for the process table.
 pub const PROCESS_TRACEPOINTS: [&str; 3] = ["sched_process_exec", "sched_process_fork", "sched_process_exit"];
 
@@ -45,7 +48,7 @@ pub enum ProbeError {
 /// Loaded, attached programs and the maps userspace uses.
 pub struct Probes {
     /// Keeps programs (and their links) alive; dropping detaches everything.
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
     /// Taken by the daemon to wait on it.
     pub events: Option<RingBuf<MapData>>,
     pub stats: PerCpuArray<MapData, u64>,
@@ -88,7 +91,12 @@ impl Probes {
             prog.attach().map_err(wrap)?;
             attached.push(format!("tp_btf/{name}"));
         }
-        for name in OPEN_TRACEPOINTS {
+        for name in crate::probes::tls::TLS_PROGRAMS {
+            let prog: &mut UProbe = program(&mut ebpf, name)?;
+            prog.load().map_err(|source| ProbeError::Program { name: name.into(), source })?;
+        }
+        for name in OPEN_TRACEPOINTS.iter().chain(NET_TRACEPOINTS.iter()) {
+            let name = *name;
             let prog: &mut TracePoint = program(&mut ebpf, name)?;
             let wrap = |source| ProbeError::Program { name: name.into(), source };
             prog.load().map_err(wrap)?;
@@ -101,9 +109,19 @@ impl Probes {
             inode_filter: take_map(&mut ebpf, "INODE_FILTER")?,
             name_filter: take_map(&mut ebpf, "NAME_FILTER")?,
             config: take_map(&mut ebpf, "CONFIG")?,
-            _ebpf: ebpf,
+            ebpf,
             attached,
         })
+    }
+}
+
+impl Probes {
+    /// A loaded program by name (for attaching more targets later).
+    pub fn program_mut<'a, T>(&'a mut self, name: &str) -> Result<&'a mut T, ProbeError>
+    where
+        &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+    {
+        program(&mut self.ebpf, name)
     }
 }
 

@@ -6,5 +6,6 @@ pub mod filter;
 pub mod loader;
 pub mod mounts;
 pub mod stats;
+pub mod tls;
 
 pub use loader::{ProbeError, Probes};

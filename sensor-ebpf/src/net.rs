@@ -1,0 +1,245 @@
+//! Outbound connections and request heads. Only socket traffic passes these hooks:
+//! `connect`, `sendto`/`sendmsg` (socket-only syscalls) and the TLS libraries' write
+//! functions. Plain `write(2)` is not hooked, so file and pipe writes pay nothing.
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_user, bpf_probe_read_user_buf},
+    macros::{tracepoint, uprobe},
+    programs::{ProbeContext, TracePointContext},
+};
+use sensor_common::{
+    ConnectEvent, DATA_CAP, DataEvent, EVENT_CONNECT, EVENT_DATA, SOCKADDR_CAP, SRC_GNUTLS, SRC_OPENSSL,
+    SRC_SENDMSG, SRC_SENDTO, STAT_CONNECT_EMITTED, STAT_DATA_EMITTED, STAT_DATA_NOT_REQUEST,
+    STAT_DROP_CONNECT, STAT_DROP_DATA, STAT_READ_ERROR,
+};
+
+use crate::{
+    maps::{CONNECTS, EVENTS, SCRATCH_CONNECT, SCRATCH_DATA, count, off},
+    task::fill_header,
+};
+
+const AF_UNIX: u16 = 1;
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+
+#[inline(always)]
+fn is_self() -> bool {
+    (bpf_get_current_pid_tgid() >> 32) as u32 == off!(self_tgid) as u32
+}
+
+#[inline(always)]
+fn current_task() -> *const u8 {
+    // SAFETY: plain helper call.
+    unsafe { bpf_get_current_task() as *const u8 }
+}
+
+/// True when the first bytes look like a client request: an HTTP/1.x method, the
+/// HTTP/2 preface, or an HTTP/2 HEADERS frame of plausible size.
+#[inline(always)]
+fn looks_like_request(h: &[u8; 8]) -> bool {
+    let w = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+    const fn m(s: &[u8; 4]) -> u32 {
+        u32::from_le_bytes(*s)
+    }
+    matches!(
+        w,
+        x if x == m(b"GET ") || x == m(b"POST") || x == m(b"PUT ") || x == m(b"PATC") || x == m(b"DELE")
+            || x == m(b"HEAD") || x == m(b"OPTI") || x == m(b"CONN") || x == m(b"TRAC") || x == m(b"PRI ")
+    ) || (h[3] == 0x01 && h[0] == 0 && h[1] < 0x40)
+}
+
+/// Copies the head of `buf` (`len` bytes written) if it looks like a request.
+#[inline(always)]
+fn capture(source: u32, fd: i32, conn: u64, buf: *const u8, len: u64) -> Result<(), i64> {
+    if off!(valid) == 0 || is_self() || buf.is_null() || len < 8 {
+        return Ok(());
+    }
+    // SAFETY: the helper validates the user address.
+    let head: [u8; 8] = unsafe { bpf_probe_read_user(buf.cast::<[u8; 8]>()) }.map_err(i64::from)?;
+    if !looks_like_request(&head) {
+        count(STAT_DATA_NOT_REQUEST);
+        return Ok(());
+    }
+    let Some(ev) = SCRATCH_DATA.get_ptr_mut(0) else { return Err(-2) };
+    // SAFETY: this CPU's scratch record.
+    let e = unsafe { &mut *ev };
+    fill_header(&raw mut e.header, EVENT_DATA, size_of::<DataEvent>(), current_task())?;
+    e.source = source;
+    e.fd = fd;
+    e.conn = conn;
+    e.len = len.min(u64::from(u32::MAX)) as u32;
+    let n = len as usize;
+    if n >= DATA_CAP {
+        // SAFETY: as above; the whole buffer.
+        unsafe { bpf_probe_read_user_buf(buf, &mut e.data) }.map_err(i64::from)?;
+        e.captured = DATA_CAP as u32;
+    } else {
+        let n = n & (DATA_CAP - 1);
+        if let Some(dst) = e.data.get_mut(..n) {
+            // SAFETY: as above, with a length the verifier can bound.
+            unsafe { bpf_probe_read_user_buf(buf, dst) }.map_err(i64::from)?;
+            e.captured = n as u32;
+        }
+    }
+    // SAFETY: the scratch record is fully assembled.
+    if EVENTS.output::<DataEvent>(unsafe { &*ev }, 0).is_err() {
+        count(STAT_DROP_DATA);
+    } else {
+        count(STAT_DATA_EMITTED);
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn done(r: Result<(), i64>) -> u32 {
+    if r.is_err() {
+        count(STAT_READ_ERROR);
+    }
+    0
+}
+
+/// OpenSSL `SSL_write(ssl, buf, num)`: request plaintext before encryption.
+#[uprobe]
+pub fn ssl_write(ctx: ProbeContext) -> u32 {
+    done(try_tls(&ctx, SRC_OPENSSL))
+}
+
+/// OpenSSL `SSL_write_ex(ssl, buf, num, written)`.
+#[uprobe]
+pub fn ssl_write_ex(ctx: ProbeContext) -> u32 {
+    done(try_tls(&ctx, SRC_OPENSSL))
+}
+
+/// GnuTLS `gnutls_record_send(session, data, size)` (wget, apt, …).
+#[uprobe]
+pub fn gnutls_record_send(ctx: ProbeContext) -> u32 {
+    done(try_tls(&ctx, SRC_GNUTLS))
+}
+
+#[inline(always)]
+fn try_tls(ctx: &ProbeContext, source: u32) -> Result<(), i64> {
+    let conn: u64 = ctx.arg(0).ok_or(-22i64)?;
+    let buf: *const u8 = ctx.arg(1).ok_or(-22i64)?;
+    let len: u64 = ctx.arg(2).ok_or(-22i64)?;
+    capture(source, -1, conn, buf, len)
+}
+
+/// `sendto(2)`: plaintext requests on sockets (curl and python send with it).
+#[tracepoint]
+pub fn sys_enter_sendto(ctx: TracePointContext) -> u32 {
+    done(try_sendto(&ctx))
+}
+
+fn try_sendto(ctx: &TracePointContext) -> Result<(), i64> {
+    // SAFETY: sys_enter_sendto layout: fd@16, buff@24, len@32.
+    let (fd, buf, len) = unsafe {
+        (
+            ctx.read_at::<u64>(16).map_err(i64::from)?,
+            ctx.read_at::<u64>(24).map_err(i64::from)?,
+            ctx.read_at::<u64>(32).map_err(i64::from)?,
+        )
+    };
+    capture(SRC_SENDTO, fd as i32, fd, buf as *const u8, len)
+}
+
+/// `sendmsg(2)`: the first iovec of the message.
+#[tracepoint]
+pub fn sys_enter_sendmsg(ctx: TracePointContext) -> u32 {
+    done(try_sendmsg(&ctx))
+}
+
+fn try_sendmsg(ctx: &TracePointContext) -> Result<(), i64> {
+    // SAFETY: sys_enter_sendmsg layout: fd@16, msg@24.
+    let (fd, msg) =
+        unsafe { (ctx.read_at::<u64>(16).map_err(i64::from)?, ctx.read_at::<u64>(24).map_err(i64::from)?) };
+    if msg == 0 {
+        return Ok(());
+    }
+    // struct user_msghdr: msg_iov at 16, msg_iovlen at 24; struct iovec { base, len }.
+    // SAFETY: user addresses checked by the helper.
+    let iov: u64 = unsafe { bpf_probe_read_user((msg + 16) as *const u64) }.map_err(i64::from)?;
+    if iov == 0 {
+        return Ok(());
+    }
+    // SAFETY: as above.
+    let (base, len): (u64, u64) = unsafe {
+        (
+            bpf_probe_read_user(iov as *const u64).map_err(i64::from)?,
+            bpf_probe_read_user((iov + 8) as *const u64).map_err(i64::from)?,
+        )
+    };
+    capture(SRC_SENDMSG, fd as i32, fd, base as *const u8, len)
+}
+
+/// `connect(2)` arguments, kept until the syscall returns.
+#[tracepoint]
+pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
+    done(try_enter_connect(&ctx))
+}
+
+fn try_enter_connect(ctx: &TracePointContext) -> Result<(), i64> {
+    if off!(valid) == 0 || is_self() {
+        return Ok(());
+    }
+    // SAFETY: sys_enter_connect layout: fd@16, uservaddr@24, addrlen@32.
+    let (fd, addr, addrlen) = unsafe {
+        (
+            ctx.read_at::<u64>(16).map_err(i64::from)?,
+            ctx.read_at::<u64>(24).map_err(i64::from)?,
+            ctx.read_at::<u64>(32).map_err(i64::from)?,
+        )
+    };
+    if addr == 0 {
+        return Ok(());
+    }
+    // SAFETY: user address checked by the helper.
+    let family: u16 = unsafe { bpf_probe_read_user(addr as *const u16) }.map_err(i64::from)?;
+    if family != AF_INET && family != AF_INET6 && family != AF_UNIX {
+        return Ok(());
+    }
+    let Some(p) = SCRATCH_CONNECT.get_ptr_mut(0) else { return Err(-2) };
+    // SAFETY: this CPU's scratch slot.
+    let pending = unsafe { &mut *p };
+    pending.fd = fd as i32;
+    pending.addr_len = (addrlen as u32).min(SOCKADDR_CAP as u32);
+    // SAFETY: fixed-size copy from a checked user address (short addresses read a few
+    // bytes past their end, which the kernel tolerates or reports as an error).
+    unsafe { bpf_probe_read_user_buf(addr as *const u8, &mut pending.sockaddr) }.map_err(i64::from)?;
+    CONNECTS.insert(&bpf_get_current_pid_tgid(), pending, 0).map_err(i64::from)?;
+    Ok(())
+}
+
+/// `connect(2)` result: emits the destination with the outcome.
+#[tracepoint]
+pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
+    done(try_exit_connect(&ctx))
+}
+
+fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
+    let key = bpf_get_current_pid_tgid();
+    // SAFETY: read-only lookup; the value is copied before the delete.
+    let Some(pending) = (unsafe { CONNECTS.get(&key) }).copied() else { return Ok(()) };
+    let _ = CONNECTS.remove(&key);
+    // SAFETY: `ret` is a long at offset 16 in sys_exit_* records.
+    let ret: i64 = unsafe { ctx.read_at(16) }.map_err(i64::from)?;
+    let Some(mut entry) = EVENTS.reserve::<ConnectEvent>(0) else {
+        count(STAT_DROP_CONNECT);
+        return Ok(());
+    };
+    let ev = entry.as_mut_ptr();
+    // SAFETY: a live reservation of size_of::<ConnectEvent>().
+    let e = unsafe { &mut *ev };
+    if let Err(err) = fill_header(&raw mut e.header, EVENT_CONNECT, size_of::<ConnectEvent>(), current_task())
+    {
+        entry.discard(0);
+        return Err(err);
+    }
+    e.fd = pending.fd;
+    e.ret = ret as i32;
+    e.addr_len = pending.addr_len;
+    e._pad0 = 0;
+    e.sockaddr = pending.sockaddr;
+    entry.submit(0);
+    count(STAT_CONNECT_EMITTED);
+    Ok(())
+}

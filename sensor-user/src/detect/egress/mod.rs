@@ -1,0 +1,167 @@
+//! Outbound requests: ties captured request heads to their connection and destination,
+//! decodes HTTP/1.x and HTTP/2 (per-connection HPACK state), and classifies the
+//! credentials they carry.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    time::Instant,
+};
+
+use sensor_common::{SRC_GNUTLS, SRC_OPENSSL};
+
+use super::credentials::{Credential, Fingerprinter, classify};
+use crate::decode::{
+    Connect, Data, Endpoint,
+    http::{
+        HttpRequest,
+        h2::{H2Conn, PREFACE},
+        parse_http1,
+    },
+};
+
+/// Connections tracked at most (oldest forgotten first).
+const MAX_CONNS: usize = 4096;
+
+/// A request that carried at least one credential.
+#[derive(Debug)]
+pub struct CredentialUse {
+    pub request: HttpRequest,
+    pub credentials: Vec<Credential>,
+    pub destination: Option<Endpoint>,
+    pub tls: Option<&'static str>,
+}
+
+/// Counters of the egress stage.
+#[derive(Debug, Default, Clone)]
+pub struct EgressCounters {
+    pub requests: u64,
+    pub requests_with_credentials: u64,
+    pub unparsed: u64,
+    pub h2_errors: u64,
+}
+
+#[derive(Default)]
+struct ConnState {
+    h2: Option<H2Conn>,
+}
+
+pub struct Egress {
+    fp: Fingerprinter,
+    conns: HashMap<(u32, u32, u64), ConnState>,
+    order: VecDeque<(u32, u32, u64)>,
+    /// Last connect per thread and per process: TLS writes do not name their socket.
+    last_by_tid: HashMap<u32, Endpoint>,
+    last_by_tgid: HashMap<u32, Endpoint>,
+    /// Destination per socket for plain send*.
+    by_fd: HashMap<(u32, i32), Endpoint>,
+    pub counters: EgressCounters,
+    started: Instant,
+}
+
+impl Egress {
+    pub fn new(fp: Fingerprinter) -> Self {
+        Self {
+            fp,
+            conns: HashMap::new(),
+            order: VecDeque::new(),
+            last_by_tid: HashMap::new(),
+            last_by_tgid: HashMap::new(),
+            by_fd: HashMap::new(),
+            counters: EgressCounters::default(),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn fingerprinter(&self) -> &Fingerprinter {
+        &self.fp
+    }
+
+    /// Remembers where a socket connects (IP destinations only).
+    pub fn on_connect(&mut self, c: &Connect) {
+        if !matches!(c.endpoint, Endpoint::Ip { .. }) {
+            return;
+        }
+        if self.by_fd.len() > 4 * MAX_CONNS {
+            self.by_fd.clear();
+            self.last_by_tid.clear();
+            self.last_by_tgid.clear();
+        }
+        self.by_fd.insert((c.task.tgid, c.fd), c.endpoint.clone());
+        self.last_by_tid.insert(c.task.tid, c.endpoint.clone());
+        self.last_by_tgid.insert(c.task.tgid, c.endpoint.clone());
+    }
+
+    /// Forgets what belonged to an exited process.
+    pub fn on_exit(&mut self, tgid: u32) {
+        self.last_by_tgid.remove(&tgid);
+        self.by_fd.retain(|(p, _), _| *p != tgid);
+    }
+
+    fn destination(&self, d: &Data) -> Option<Endpoint> {
+        if d.fd >= 0 {
+            if let Some(e) = self.by_fd.get(&(d.task.tgid, d.fd)) {
+                return Some(e.clone());
+            }
+        }
+        self.last_by_tid.get(&d.task.tid).or_else(|| self.last_by_tgid.get(&d.task.tgid)).cloned()
+    }
+
+    /// Decodes a captured write; returns the requests in it that carry credentials.
+    pub fn on_data(&mut self, d: &Data) -> Vec<CredentialUse> {
+        let key = (d.task.tgid, d.source, d.conn);
+        if !self.conns.contains_key(&key) {
+            if self.order.len() >= MAX_CONNS
+                && let Some(old) = self.order.pop_front()
+            {
+                self.conns.remove(&old);
+            }
+            self.order.push_back(key);
+        }
+        let state = self.conns.entry(key).or_default();
+        let requests = if d.bytes.starts_with(PREFACE) || state.h2.is_some() {
+            let h2 = state.h2.get_or_insert_with(H2Conn::new);
+            match h2.feed(&d.bytes) {
+                Ok(r) => r,
+                Err(_) => {
+                    // Lost sync (a frame we did not see): start over on this connection.
+                    state.h2 = None;
+                    self.counters.h2_errors += 1;
+                    return Vec::new();
+                }
+            }
+        } else {
+            match parse_http1(&d.bytes) {
+                Ok(r) => vec![r],
+                Err(_) => {
+                    self.counters.unparsed += 1;
+                    return Vec::new();
+                }
+            }
+        };
+        let tls = match d.source {
+            SRC_OPENSSL => Some("openssl"),
+            SRC_GNUTLS => Some("gnutls"),
+            _ => None,
+        };
+        let destination = self.destination(d);
+        let mut out = Vec::new();
+        for request in requests {
+            self.counters.requests += 1;
+            let credentials = classify(&request, &self.fp);
+            if credentials.is_empty() {
+                continue;
+            }
+            self.counters.requests_with_credentials += 1;
+            out.push(CredentialUse { request, credentials, destination: destination.clone(), tls });
+        }
+        out
+    }
+
+    pub fn tracked_connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn uptime_s(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+}

@@ -1,0 +1,111 @@
+//! TLS library uprobes. Libraries are found on disk (standard library directories) and
+//! in every process's memory maps (containers, bundled copies), and attached once per
+//! file identity. A uprobe on a library file covers every process that maps it, now or
+//! later (a process that `dlopen`s libssl after start is covered).
+
+use std::{
+    collections::HashMap,
+    os::unix::fs::MetadataExt as _,
+    path::{Path, PathBuf},
+};
+
+use aya::programs::{UProbe, uprobe::UProbeScope};
+use tracing::{info, warn};
+
+use super::{ProbeError, Probes};
+
+/// (library file name prefix, [(symbol, program)]).
+const LIBRARIES: &[(&str, &[(&str, &str)])] = &[
+    ("libssl.so.3", &[("SSL_write", "ssl_write"), ("SSL_write_ex", "ssl_write_ex")]),
+    ("libssl.so.1.1", &[("SSL_write", "ssl_write"), ("SSL_write_ex", "ssl_write_ex")]),
+    ("libgnutls.so.30", &[("gnutls_record_send", "gnutls_record_send")]),
+];
+
+/// Programs the TLS layer uses (loaded once, attached per library).
+pub const TLS_PROGRAMS: [&str; 3] = ["ssl_write", "ssl_write_ex", "gnutls_record_send"];
+
+const LIB_DIRS: &[&str] = &[
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib64",
+    "/lib64",
+    "/usr/lib",
+    "/usr/local/lib",
+];
+
+fn which_library(path: &Path) -> Option<&'static (&'static str, &'static [(&'static str, &'static str)])> {
+    let name = path.file_name()?.to_str()?;
+    LIBRARIES.iter().find(|(lib, _)| name == *lib)
+}
+
+/// Attached libraries by (dev, inode).
+#[derive(Default)]
+pub struct TlsAttacher {
+    attached: HashMap<(u64, u64), String>,
+    failed: HashMap<(u64, u64), String>,
+}
+
+impl TlsAttacher {
+    /// Paths of the libraries attached so far, for the state documents.
+    pub fn attached(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.attached.values().cloned().collect();
+        v.sort();
+        v
+    }
+
+    fn candidates() -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for dir in LIB_DIRS {
+            for (lib, _) in LIBRARIES {
+                out.push(Path::new(dir).join(lib));
+            }
+        }
+        // Libraries mapped by running processes, through their own root (containers).
+        if let Ok(procs) = std::fs::read_dir("/proc") {
+            for p in procs.flatten() {
+                let pid = p.file_name();
+                if !pid.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+                    continue;
+                }
+                let Ok(maps) = std::fs::read_to_string(p.path().join("maps")) else { continue };
+                for line in maps.lines() {
+                    let Some(path) = line.split_whitespace().nth(5) else { continue };
+                    if which_library(Path::new(path)).is_some() {
+                        out.push(p.path().join("root").join(path.trim_start_matches('/')));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Attaches to every library not attached yet. Returns the newly attached paths.
+    pub fn scan(&mut self, probes: &mut Probes) -> Result<Vec<String>, ProbeError> {
+        let mut new = Vec::new();
+        for path in Self::candidates() {
+            let Some((_, symbols)) = which_library(&path) else { continue };
+            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            let key = (meta.dev(), meta.ino());
+            if self.attached.contains_key(&key) || self.failed.contains_key(&key) {
+                continue;
+            }
+            let shown = path.display().to_string();
+            let mut ok = 0;
+            for (symbol, program) in *symbols {
+                let prog: &mut UProbe = probes.program_mut(program)?;
+                match prog.attach(*symbol, &path, UProbeScope::AllProcesses) {
+                    Ok(_) => ok += 1,
+                    Err(e) => warn!("TLS uprobe {symbol} in {shown}: {e}"),
+                }
+            }
+            if ok > 0 {
+                info!(library = %shown, "TLS uprobes attached");
+                self.attached.insert(key, shown.clone());
+                new.push(shown);
+            } else {
+                self.failed.insert(key, shown);
+            }
+        }
+        Ok(new)
+    }
+}
