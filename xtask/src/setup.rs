@@ -24,6 +24,8 @@ const PACKAGES: &[&str] = &[
     "zlib1g-dev",
     // black-box tests
     "curl",
+    "wget",
+    "openssl",
     "python3",
     "openssh-client",
     "util-linux",

@@ -165,7 +165,7 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
                 }
                 pipe.table.expire(Instant::now());
                 maint_rounds += 1;
-                if maint_rounds % 5 == 0 {
+                if maint_rounds.is_multiple_of(5) {
                     for lib in tls.scan(&mut probes)? {
                         let doc = json!({"action": "tls-library-attached", "library": lib});
                         state(&mut pipe, doc);

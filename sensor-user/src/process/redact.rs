@@ -29,7 +29,7 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
         p("authorization", r"(?i)\b(?:bearer|basic|token|negotiate)\s+([A-Za-z0-9._~+/=-]{8,})", 1),
         p(
             "secret-value",
-            r#"(?i)[A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|session|credential|auth)[A-Za-z0-9_.-]*\s*[=:]\s*("[^"]*"|'[^']*'|[^\s&;'"]+)"#,
+            r#"(?i)[A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|session|credential|auth|signature)[A-Za-z0-9_.-]*\s*[=:]\s*("[^"]*"|'[^']*'|[^\s&;'"]+)"#,
             1,
         ),
     ]
@@ -50,7 +50,9 @@ fn marker(kind: &str, len: usize) -> String {
 /// An HTTP auth scheme word: the value after `Authorization:` is the scheme, the
 /// secret follows it (and is caught by the `authorization` pattern).
 fn is_auth_scheme(v: &str) -> bool {
-    ["bearer", "basic", "token", "negotiate", "digest"].iter().any(|s| v.eq_ignore_ascii_case(s))
+    ["bearer", "basic", "token", "negotiate", "digest", "aws4-hmac-sha256", "dpop"]
+        .iter()
+        .any(|s| v.eq_ignore_ascii_case(s))
 }
 
 /// Redacts secrets inside one string. All patterns run on the original text and
@@ -137,6 +139,15 @@ mod tests {
         assert!(r.starts_with("AWS_SECRET_ACCESS_KEY=[REDACTED:"), "{r}");
         let r = redact_str("https://alice:s3cr3t@example.com/x");
         assert_eq!(r, "https://alice:[REDACTED:url-password:len=6]@example.com/x");
+    }
+
+    #[test]
+    fn aws_signatures_in_headers_are_redacted() {
+        let r = redact_str(
+            "Authorization: AWS4-HMAC-SHA256 Credential=AKIAX/20261204/us-east-1/s3/aws4_request, Signature=fe5f80f77d5f",
+        );
+        assert!(!r.contains("fe5f80f77d5f"), "{r}");
+        assert!(r.contains("AWS4-HMAC-SHA256 Credential="), "scheme and key id stay readable: {r}");
     }
 
     #[test]

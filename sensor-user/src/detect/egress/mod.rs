@@ -98,10 +98,10 @@ impl Egress {
     }
 
     fn destination(&self, d: &Data) -> Option<Endpoint> {
-        if d.fd >= 0 {
-            if let Some(e) = self.by_fd.get(&(d.task.tgid, d.fd)) {
-                return Some(e.clone());
-            }
+        if d.fd >= 0
+            && let Some(e) = self.by_fd.get(&(d.task.tgid, d.fd))
+        {
+            return Some(e.clone());
         }
         self.last_by_tid.get(&d.task.tid).or_else(|| self.last_by_tgid.get(&d.task.tgid)).cloned()
     }
