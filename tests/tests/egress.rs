@@ -280,3 +280,65 @@ fn aws_sigv4_reports_the_key_id_not_the_signature() {
     assert!(!all.contains(sig), "signature leaked");
     assert!(!all.contains(session), "session token leaked");
 }
+
+const STATIC_CLIENT: &str = r#"
+#include <openssl/ssl.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int port = atoi(argv[1]);
+    const char *token = argv[2];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET; a.sin_port = htons(port); a.sin_addr.s_addr = htonl(0x7f000001);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a)) return 2;
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) != 1) return 3;
+    char req[4096];
+    int n = snprintf(req, sizeof req, "GET /static HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n", token);
+    if (SSL_write(ssl, req, n) != n) return 4;
+    char buf[256];
+    SSL_read(ssl, buf, sizeof buf);
+    return 0;
+}
+"#;
+
+#[test]
+fn statically_linked_openssl_binaries_are_attached() {
+    let Some(e) = env("static") else { return };
+    let https = python_server(e.dir.path(), true);
+    let src = e.dir.path().join("client.c");
+    std::fs::write(&src, STATIC_CLIENT).expect("source");
+    let bin = e.dir.path().join("static-client");
+    // OpenSSL linked statically (libssl.a, libcrypto.a), libc dynamically.
+    sh(&format!(
+        "gcc -O1 -o {} {} -Wl,-Bstatic -lssl -lcrypto -Wl,-Bdynamic -ldl -lpthread",
+        bin.display(),
+        src.display()
+    ));
+    let ldd = sh(&format!("ldd {} || true", bin.display()));
+    assert!(!ldd.contains("libssl"), "the client must not load libssl dynamically: {ldd}");
+    let token = jwt("static", 1000, 1600);
+    // The first run is seen at exec; its TLS write may race the attach, so retry once the
+    // sensor says the binary is attached.
+    let run = || Command::new(&bin).arg(https.1.to_string()).arg(&token).status().expect("client");
+    assert!(run().success());
+    e.sensor.wait_for("static binary attached", WAIT, |d| {
+        is_action(d, "tls-library-attached") && d["tokenwarden"]["sensor"]["static"] == true
+    });
+    assert!(run().success());
+    let d = e.sensor.wait_for("static request", WAIT, |d| {
+        is_action(d, "credential-used") && d["url"]["path"] == "/static"
+    });
+    assert_eq!(d["tokenwarden"]["credential"]["fingerprint"], fingerprint(&token));
+    assert_eq!(d["process"]["executable"], bin.display().to_string());
+    assert_eq!(d["tokenwarden"]["tls"]["library"], "openssl");
+    let all = e.sensor.all_output();
+    e.sensor.stop();
+    assert!(!all.contains(&token), "raw token leaked");
+}

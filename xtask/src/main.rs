@@ -1,6 +1,7 @@
 //! `cargo xtask setup | build | run | test`: one entry point for developers and CI.
 
 mod bench;
+mod bench_io;
 mod setup;
 
 use std::{
@@ -67,7 +68,7 @@ pub(crate) fn cargo() -> Command {
     c
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc_geteuid() == 0 }
 }
@@ -120,7 +121,7 @@ fn run_tests(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn build() -> anyhow::Result<PathBuf> {
+pub(crate) fn build() -> anyhow::Result<PathBuf> {
     run(cargo().args(["build", "--release", "--package", "sensor-user", "--bin", "tokenwarden"]))?;
     Ok(root().join("target/release/tokenwarden"))
 }

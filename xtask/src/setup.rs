@@ -26,6 +26,8 @@ const PACKAGES: &[&str] = &[
     "curl",
     "wget",
     "openssl",
+    "libssl-dev",
+    "gcc",
     "python3",
     "openssh-client",
     "util-linux",

@@ -81,8 +81,10 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     let rule_count = rules.rules().len();
     let enabled = rules.enabled_count();
     let mut tls = TlsAttacher::default();
-    let tls_libs = tls.scan(&mut probes)?;
+    let mut tls_libs = tls.scan(&mut probes)?;
+    tls_libs.extend(tls.check_executables(&mut probes, &table.executables())?);
     let mut pipe = Pipeline {
+        new_executables: Vec::new(),
         egress: Egress::new(Fingerprinter::new(&opts.fingerprint_key)),
         jwt_max_lifetime_s: opts.jwt_max_lifetime_s,
         table,
@@ -165,6 +167,11 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
                 }
                 pipe.table.expire(Instant::now());
                 maint_rounds += 1;
+                let exes = std::mem::take(&mut pipe.new_executables);
+                for exe in tls.check_executables(&mut probes, &exes)? {
+                    let doc = json!({"action": "tls-library-attached", "library": exe, "static": true});
+                    state(&mut pipe, doc);
+                }
                 if maint_rounds.is_multiple_of(5) {
                     for lib in tls.scan(&mut probes)? {
                         let doc = json!({"action": "tls-library-attached", "library": lib});

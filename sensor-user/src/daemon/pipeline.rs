@@ -35,6 +35,8 @@ pub struct Counters {
 
 /// Everything after the ring buffer.
 pub struct Pipeline {
+    /// Executables seen at exec, to inspect for a statically linked TLS library.
+    pub new_executables: Vec<String>,
     pub egress: Egress,
     /// JWTs living longer than this are flagged `long_lived`.
     pub jwt_max_lifetime_s: i64,
@@ -62,6 +64,9 @@ impl Pipeline {
             Event::Exec(e) => {
                 self.counters.exec += 1;
                 self.table.on_exec(&e);
+                if self.new_executables.len() < 4096 && e.executable.is_complete() {
+                    self.new_executables.push(e.executable.path.clone());
+                }
                 if self.emit_events {
                     let p = self.table.resolve(&e.task).clone();
                     let anc = self.table.ancestry(p.pid);

@@ -38,11 +38,28 @@ fn which_library(path: &Path) -> Option<&'static (&'static str, &'static [(&'sta
     LIBRARIES.iter().find(|(lib, _)| name == *lib)
 }
 
+/// Executables larger than this are not inspected for a static OpenSSL.
+const MAX_EXE_BYTES: u64 = 512 * 1024 * 1024;
+/// Executables remembered as inspected, at most.
+const MAX_CHECKED: usize = 65_536;
+
 /// Attached libraries by (dev, inode).
 #[derive(Default)]
 pub struct TlsAttacher {
     attached: HashMap<(u64, u64), String>,
     failed: HashMap<(u64, u64), String>,
+    /// Executables already inspected for a statically linked OpenSSL.
+    checked: std::collections::HashSet<(u64, u64)>,
+}
+
+/// True when the ELF file at `path` defines `symbol` (not merely imports it).
+fn defines_symbol(path: &Path, symbol: &str) -> bool {
+    use object::{Object as _, ObjectSymbol as _};
+    let Ok(data) = std::fs::read(path) else { return false };
+    let Ok(file) = object::File::parse(&*data) else { return false };
+    file.symbols()
+        .chain(file.dynamic_symbols())
+        .any(|s| s.name() == Ok(symbol) && !s.is_undefined() && s.address() != 0)
 }
 
 impl TlsAttacher {
@@ -77,6 +94,47 @@ impl TlsAttacher {
             }
         }
         out
+    }
+
+    /// Inspects new executables (by identity) and attaches the OpenSSL uprobes to those
+    /// that link OpenSSL statically. Returns the newly attached paths.
+    pub fn check_executables(
+        &mut self,
+        probes: &mut Probes,
+        exes: &[String],
+    ) -> Result<Vec<String>, ProbeError> {
+        let mut new = Vec::new();
+        for exe in exes {
+            let path = Path::new(exe);
+            let Ok(meta) = std::fs::metadata(path) else { continue };
+            let key = (meta.dev(), meta.ino());
+            if meta.len() > MAX_EXE_BYTES || self.attached.contains_key(&key) || !self.checked.insert(key) {
+                continue;
+            }
+            if self.checked.len() > MAX_CHECKED {
+                self.checked.clear();
+            }
+            if which_library(path).is_some() || !defines_symbol(path, "SSL_write") {
+                continue;
+            }
+            let mut ok = 0;
+            for (symbol, program) in [("SSL_write", "ssl_write"), ("SSL_write_ex", "ssl_write_ex")] {
+                let prog: &mut UProbe = probes.program_mut(program)?;
+                if symbol == "SSL_write_ex" && !defines_symbol(path, symbol) {
+                    continue;
+                }
+                match prog.attach(symbol, path, UProbeScope::AllProcesses) {
+                    Ok(_) => ok += 1,
+                    Err(e) => warn!("TLS uprobe {symbol} in static binary {exe}: {e}"),
+                }
+            }
+            if ok > 0 {
+                info!(executable = %exe, "TLS uprobes attached to a statically linked OpenSSL");
+                self.attached.insert(key, exe.clone());
+                new.push(exe.clone());
+            }
+        }
+        Ok(new)
     }
 
     /// Attaches to every library not attached yet. Returns the newly attached paths.

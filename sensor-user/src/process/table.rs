@@ -84,6 +84,15 @@ impl ProcessTable {
         self.procs.is_empty()
     }
 
+    /// Distinct executables of the known processes.
+    pub fn executables(&self) -> Vec<String> {
+        let mut v: Vec<String> =
+            self.procs.values().map(|p| p.executable.clone()).filter(|e| e.starts_with('/')).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
     pub fn get(&self, pid: u32) -> Option<&Process> {
         self.procs.get(&pid)
     }
