@@ -18,6 +18,8 @@ pub const SRC_OPENSSL: u32 = 1;
 pub const SRC_GNUTLS: u32 = 2;
 pub const SRC_SENDTO: u32 = 3;
 pub const SRC_SENDMSG: u32 = 4;
+/// A DNS query sent with an explicit destination (unconnected UDP to port 53).
+pub const SRC_DNS: u32 = 5;
 
 /// Longest path component copied by the kernel (bytes, including the NUL).
 pub const NAME_LEN: usize = 64;
@@ -172,6 +174,11 @@ pub struct ConnectEvent {
     pub ret: i32,
     /// Bytes valid in `sockaddr`.
     pub addr_len: u32,
+    /// Local port the socket got (host order), 0 when unknown.
+    pub local_port: u32,
+    /// Local address (IPv4 in the first 4 bytes when `local_family` is AF_INET).
+    pub local_addr: [u8; 16],
+    pub local_family: u32,
     pub _pad0: u32,
     /// The `struct sockaddr` as passed by the caller.
     pub sockaddr: [u8; SOCKADDR_CAP],
@@ -222,5 +229,7 @@ mod tests {
         assert_eq!(size_of::<ForkEvent>(), size_of::<EventHeader>() + 16);
         assert_eq!(size_of::<ExitEvent>(), size_of::<EventHeader>() + 8);
         assert_eq!(size_of::<OpenEvent>(), size_of::<EventHeader>() + 40 + size_of::<PathRec>());
+        assert_eq!(size_of::<ConnectEvent>(), size_of::<EventHeader>() + 40 + SOCKADDR_CAP);
+        assert_eq!(size_of::<DataEvent>(), size_of::<EventHeader>() + 24 + DATA_CAP);
     }
 }

@@ -50,6 +50,16 @@ pub struct KernelOffsets {
     pub mm_arg_end: u32,
     pub bprm_file: u32,
     pub bprm_filename: u32,
+    pub file_private_data: u32,
+    pub socket_sk: u32,
+    /// `sock_common.skc_rcv_saddr` (IPv4 local address).
+    pub skc_rcv_saddr: u32,
+    /// `sock_common.skc_num` (local port, host order).
+    pub skc_num: u32,
+    /// `sock_common.skc_v6_rcv_saddr`.
+    pub skc_v6_rcv_saddr: u32,
+    /// `sock_common.skc_family`.
+    pub skc_family: u32,
 }
 
 #[cfg(feature = "user")]

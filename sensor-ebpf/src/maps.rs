@@ -104,6 +104,12 @@ pub static OFFSETS: KernelOffsets = KernelOffsets {
     mm_arg_end: 0,
     bprm_file: 0,
     bprm_filename: 0,
+    file_private_data: 0,
+    socket_sk: 0,
+    skc_rcv_saddr: 0,
+    skc_num: 0,
+    skc_v6_rcv_saddr: 0,
+    skc_family: 0,
 };
 
 /// Reads one offset. Volatile so the compiler cannot fold the zero initial value.

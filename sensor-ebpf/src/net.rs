@@ -8,12 +8,13 @@ use aya_ebpf::{
     programs::{ProbeContext, TracePointContext},
 };
 use sensor_common::{
-    ConnectEvent, DATA_CAP, DataEvent, EVENT_CONNECT, EVENT_DATA, SOCKADDR_CAP, SRC_GNUTLS, SRC_OPENSSL,
-    SRC_SENDMSG, SRC_SENDTO, STAT_CONNECT_EMITTED, STAT_DATA_EMITTED, STAT_DATA_NOT_REQUEST,
+    ConnectEvent, DATA_CAP, DataEvent, EVENT_CONNECT, EVENT_DATA, SOCKADDR_CAP, SRC_DNS, SRC_GNUTLS,
+    SRC_OPENSSL, SRC_SENDMSG, SRC_SENDTO, STAT_CONNECT_EMITTED, STAT_DATA_EMITTED, STAT_DATA_NOT_REQUEST,
     STAT_DROP_CONNECT, STAT_DROP_DATA, STAT_READ_ERROR,
 };
 
 use crate::{
+    kread::{read, read_ptr},
     maps::{CONNECTS, EVENTS, SCRATCH_CONNECT, SCRATCH_DATA, count, off},
     task::fill_header,
 };
@@ -131,14 +132,18 @@ pub fn sys_enter_sendto(ctx: TracePointContext) -> u32 {
 }
 
 fn try_sendto(ctx: &TracePointContext) -> Result<(), i64> {
-    // SAFETY: sys_enter_sendto layout: fd@16, buff@24, len@32.
-    let (fd, buf, len) = unsafe {
+    // SAFETY: sys_enter_sendto layout: fd@16, buff@24, len@32, flags@40, addr@48.
+    let (fd, buf, len, addr) = unsafe {
         (
             ctx.read_at::<u64>(16).map_err(i64::from)?,
             ctx.read_at::<u64>(24).map_err(i64::from)?,
             ctx.read_at::<u64>(32).map_err(i64::from)?,
+            ctx.read_at::<u64>(48).map_err(i64::from)?,
         )
     };
+    if is_dns_destination(addr) {
+        return capture_dns(fd as i32, buf as *const u8, len);
+    }
     capture(SRC_SENDTO, fd as i32, fd, buf as *const u8, len)
 }
 
@@ -168,7 +173,85 @@ fn try_sendmsg(ctx: &TracePointContext) -> Result<(), i64> {
             bpf_probe_read_user((iov + 8) as *const u64).map_err(i64::from)?,
         )
     };
+    // SAFETY: msg_name is the first field of user_msghdr.
+    let name: u64 = unsafe { bpf_probe_read_user(msg as *const u64) }.map_err(i64::from)?;
+    if is_dns_destination(name) {
+        return capture_dns(fd as i32, base as *const u8, len);
+    }
     capture(SRC_SENDMSG, fd as i32, fd, base as *const u8, len)
+}
+
+/// Fills the local address and port of the socket behind `fd` in the current task.
+#[inline(always)]
+fn local_tuple(e: &mut ConnectEvent, fd: i32) -> Result<(), i64> {
+    if fd < 0 {
+        return Ok(());
+    }
+    let task = current_task();
+    let files = read_ptr(task, off!(task_files))?;
+    let fdt = read_ptr(files, off!(files_fdt))?;
+    let fd_array = read_ptr(fdt, off!(fdt_fd))?;
+    let file = read_ptr(fd_array, (fd as usize) * 8)?;
+    let socket = read_ptr(file, off!(file_private_data))?;
+    let sk = read_ptr(socket, off!(socket_sk))?;
+    let family = u32::from(read::<u16>(sk, off!(skc_family))?);
+    e.local_family = family;
+    e.local_port = u32::from(read::<u16>(sk, off!(skc_num))?);
+    if family == u32::from(AF_INET6) {
+        e.local_addr = read::<[u8; 16]>(sk, off!(skc_v6_rcv_saddr))?;
+    } else {
+        let v4 = read::<[u8; 4]>(sk, off!(skc_rcv_saddr))?;
+        e.local_addr[..4].copy_from_slice(&v4);
+    }
+    Ok(())
+}
+
+/// True when a user `sockaddr` is an IPv4/IPv6 destination on port 53.
+#[inline(always)]
+fn is_dns_destination(addr: u64) -> bool {
+    if addr == 0 {
+        return false;
+    }
+    // SAFETY: user address checked by the helper.
+    let head: Result<[u8; 4], i64> =
+        unsafe { bpf_probe_read_user(addr as *const [u8; 4]) }.map_err(i64::from);
+    match head {
+        Ok(h) => {
+            let family = u16::from_le_bytes([h[0], h[1]]);
+            (family == AF_INET || family == AF_INET6) && h[2] == 0 && h[3] == 53
+        }
+        Err(_) => false,
+    }
+}
+
+/// Copies a DNS query (the name asked names later destinations).
+#[inline(always)]
+fn capture_dns(fd: i32, buf: *const u8, len: u64) -> Result<(), i64> {
+    if off!(valid) == 0 || is_self() || buf.is_null() || len < 12 {
+        return Ok(());
+    }
+    let Some(ev) = SCRATCH_DATA.get_ptr_mut(0) else { return Err(-2) };
+    // SAFETY: this CPU's scratch record.
+    let e = unsafe { &mut *ev };
+    fill_header(&raw mut e.header, EVENT_DATA, size_of::<DataEvent>(), current_task())?;
+    e.source = SRC_DNS;
+    e.fd = fd;
+    e.conn = fd as u64;
+    e.len = len.min(u64::from(u32::MAX)) as u32;
+    // A query fits in 512 bytes; copy at most that much.
+    let n = (len as usize).min(512) & 1023;
+    if let Some(dst) = e.data.get_mut(..n) {
+        // SAFETY: bounded copy from a checked user address.
+        unsafe { bpf_probe_read_user_buf(buf, dst) }.map_err(i64::from)?;
+        e.captured = n as u32;
+    }
+    // SAFETY: the scratch record is fully assembled.
+    if EVENTS.output::<DataEvent>(unsafe { &*ev }, 0).is_err() {
+        count(STAT_DROP_DATA);
+    } else {
+        count(STAT_DATA_EMITTED);
+    }
+    Ok(())
 }
 
 /// `connect(2)` arguments, kept until the syscall returns.
@@ -239,6 +322,11 @@ fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
     e.addr_len = pending.addr_len;
     e._pad0 = 0;
     e.sockaddr = pending.sockaddr;
+    e.local_port = 0;
+    e.local_family = 0;
+    e.local_addr = [0; 16];
+    // The local end, read from the socket behind the fd (best effort).
+    let _ = local_tuple(e, pending.fd);
     entry.submit(0);
     count(STAT_CONNECT_EMITTED);
     Ok(())

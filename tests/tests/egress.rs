@@ -342,3 +342,46 @@ fn statically_linked_openssl_binaries_are_attached() {
     e.sensor.stop();
     assert!(!all.contains(&token), "raw token leaked");
 }
+
+#[test]
+fn connections_dns_names_and_unix_sockets_are_reported() {
+    if !kernel_tests_enabled("connect") {
+        return;
+    }
+    let dir = TempDir::new("connect");
+    let plain = python_server(dir.path(), false);
+    let unix_path = dir.path().join("agent.sock");
+    let key = dir.path().join("k");
+    std::fs::write(&key, KEY).expect("key");
+    let sensor = Sensor::start(&["--emit-events", "--fingerprint-key-file", &key.display().to_string()]);
+    let script = format!(
+        r#"
+import socket, struct
+q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + b"".join(bytes([len(l)]) + l.encode() for l in "exfil.tokenwarden.test".split(".")) + b"\x00\x00\x01\x00\x01"
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.sendto(q, ("127.0.0.1", 53))
+t = socket.create_connection(("127.0.0.1", {port})); print(t.getsockname()[1], flush=True)
+srv = socket.socket(socket.AF_UNIX); srv.bind("{unix}"); srv.listen(1)
+c = socket.socket(socket.AF_UNIX); c.connect("{unix}")
+"#,
+        port = plain.1,
+        unix = unix_path.display()
+    );
+    let out = Command::new("python3").arg("-c").arg(script).output().expect("python");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let local_port: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("local port");
+    let dns = sensor.wait_for("dns query", WAIT, |d| is_action(d, "dns-query"));
+    assert_eq!(dns["dns"]["question"]["name"], "exfil.tokenwarden.test");
+    assert_eq!(dns["dns"]["question"]["type"], "A");
+    let tcp = sensor.wait_for("tcp connect", WAIT, |d| {
+        is_action(d, "connection-attempted") && d["destination"]["port"] == plain.1
+    });
+    assert_eq!(tcp["destination"]["ip"], "127.0.0.1");
+    assert_eq!(tcp["destination"]["domain"], "exfil.tokenwarden.test", "named by the query just before");
+    assert_eq!(tcp["source"]["port"], local_port, "local end of the socket");
+    assert_eq!(tcp["event"]["outcome"], "success");
+    let unix = sensor.wait_for("unix connect", WAIT, |d| {
+        is_action(d, "connection-attempted") && d["destination"]["address"] == unix_path.display().to_string()
+    });
+    assert!(unix["process"]["executable"].as_str().is_some_and(|e| e.contains("python3")));
+    sensor.stop();
+}

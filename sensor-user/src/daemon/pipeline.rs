@@ -28,6 +28,7 @@ pub struct Counters {
     pub output_errors: u64,
     pub reloads_ok: u64,
     pub connect: u64,
+    pub dns: u64,
     pub data: u64,
     pub credential_uses: u64,
     pub reloads_failed: u64,
@@ -89,7 +90,19 @@ impl Pipeline {
                 if self.emit_events {
                     let p = self.table.resolve(&c.task).clone();
                     let anc = self.table.ancestry(p.pid);
-                    let doc = self.ecs.connect_event(&c, &p, &anc);
+                    let name = self.egress.recent_name(c.task.tgid).map(str::to_string);
+                    let doc = self.ecs.connect_event(&c, &p, &anc, name.as_deref());
+                    self.write(&doc);
+                }
+            }
+            Event::Data(d) if d.source == sensor_common::SRC_DNS => {
+                self.counters.dns += 1;
+                if let Some((name, qtype)) = self.egress.on_dns(&d)
+                    && self.emit_events
+                {
+                    let p = self.table.resolve(&d.task).clone();
+                    let anc = self.table.ancestry(p.pid);
+                    let doc = self.ecs.dns_event(&d, &p, &anc, &name, qtype);
                     self.write(&doc);
                 }
             }
@@ -166,6 +179,7 @@ impl Pipeline {
                 "output_errors": c.output_errors,
                 "rule_reloads": c.reloads_ok,
                 "connect": c.connect,
+                "dns_queries": c.dns,
                 "request_heads": c.data,
                 "credential_uses": c.credential_uses,
                 "http_requests": self.egress.counters.requests,

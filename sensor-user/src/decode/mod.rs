@@ -97,6 +97,8 @@ pub struct Connect {
     pub fd: i32,
     pub ret: i32,
     pub endpoint: Endpoint,
+    /// Local address and port of the socket, when the kernel had them.
+    pub local: Option<(std::net::IpAddr, u16)>,
 }
 
 /// The head of an outbound request (plaintext, before any TLS).
@@ -175,6 +177,18 @@ fn split_args(raw: &[u8]) -> Vec<String> {
     raw.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
 }
 
+fn local_endpoint(family: u32, addr: &[u8; 16], port: u32) -> Option<(std::net::IpAddr, u16)> {
+    let port = u16::try_from(port).ok().filter(|p| *p != 0)?;
+    match family {
+        2 => Some((std::net::Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]).into(), port)),
+        10 => {
+            let v6 = std::net::Ipv6Addr::from(*addr);
+            Some((v6.to_ipv4_mapped().map_or(v6.into(), Into::into), port))
+        }
+        _ => None,
+    }
+}
+
 /// Decodes one ring-buffer record.
 pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
     let hdr: EventHeader = read_record(buf, 0).map_err(|_| DecodeError::Short(buf.len()))?;
@@ -240,6 +254,7 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
                 fd: e.fd,
                 ret: e.ret,
                 endpoint: parse_sockaddr(&e.sockaddr[..n]),
+                local: local_endpoint(e.local_family, &e.local_addr, e.local_port),
             }))
         }
         EVENT_DATA => {

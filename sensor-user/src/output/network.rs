@@ -26,6 +26,19 @@ fn destination(e: &Endpoint, domain: &str) -> Value {
     d
 }
 
+fn qtype_name(t: u16) -> String {
+    match t {
+        1 => "A".into(),
+        28 => "AAAA".into(),
+        5 => "CNAME".into(),
+        15 => "MX".into(),
+        16 => "TXT".into(),
+        33 => "SRV".into(),
+        65 => "HTTPS".into(),
+        other => other.to_string(),
+    }
+}
+
 fn credential(c: &Credential, now_s: i64, jwt_max_lifetime_s: i64) -> Value {
     let mut v = json!({
         "kind": c.kind,
@@ -113,13 +126,46 @@ impl EcsBuilder {
         Value::Object(doc)
     }
 
+    /// A DNS question (only with `--emit-events`).
+    pub fn dns_event(
+        &mut self,
+        d: &Data,
+        p: &Process,
+        ancestry: &[Ancestor],
+        name: &str,
+        qtype: u16,
+    ) -> Value {
+        let ts = self.clock.to_system(d.ts_boot_ns);
+        let mut doc = self.base(ts, "event", &["network"], &["protocol"], "dns-query");
+        doc.insert(
+            "dns".into(),
+            json!({"type": "query", "question": {"name": name, "type": qtype_name(qtype)}}),
+        );
+        doc.insert("network".into(), json!({"protocol": "dns", "transport": "udp"}));
+        doc.insert("process".into(), process_fields(p, &d.task, ancestry));
+        doc.insert("tokenwarden".into(), json!({"process": tw_process(p, &d.task, ancestry)}));
+        Value::Object(doc)
+    }
+
     /// A `connect(2)` (only with `--emit-events`).
-    pub fn connect_event(&mut self, c: &Connect, p: &Process, ancestry: &[Ancestor]) -> Value {
+    pub fn connect_event(
+        &mut self,
+        c: &Connect,
+        p: &Process,
+        ancestry: &[Ancestor],
+        name: Option<&str>,
+    ) -> Value {
         let ts = self.clock.to_system(c.ts_boot_ns);
         let outcome = if c.ret == 0 || c.ret == -libc::EINPROGRESS { "success" } else { "failure" };
         let mut doc = self.base(ts, "event", &["network"], &["connection", "start"], "connection-attempted");
         doc["event"]["outcome"] = json!(outcome);
-        doc.insert("destination".into(), destination(&c.endpoint, ""));
+        doc.insert("destination".into(), destination(&c.endpoint, name.unwrap_or_default()));
+        if let Some((ip, port)) = c.local {
+            doc.insert(
+                "source".into(),
+                json!({"ip": ip.to_string(), "port": port, "address": ip.to_string()}),
+            );
+        }
         doc.insert("process".into(), process_fields(p, &c.task, ancestry));
         doc.insert("user".into(), json!({"id": id(c.task.uid)}));
         doc.insert(

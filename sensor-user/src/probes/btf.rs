@@ -69,6 +69,12 @@ pub fn kernel_offsets(self_tgid: u32) -> Result<KernelOffsets, BtfError> {
         mm_arg_end: f("mm_struct", "arg_end")?,
         bprm_file: f("linux_binprm", "file")?,
         bprm_filename: f("linux_binprm", "filename")?,
+        file_private_data: f("file", "private_data")?,
+        socket_sk: f("socket", "sk")?,
+        skc_rcv_saddr: f("sock_common", "skc_rcv_saddr")?,
+        skc_num: f("sock_common", "skc_num")?,
+        skc_v6_rcv_saddr: f("sock_common", "skc_v6_rcv_saddr")?,
+        skc_family: f("sock_common", "skc_family")?,
     })
 }
 

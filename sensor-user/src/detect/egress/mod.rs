@@ -40,6 +40,53 @@ pub struct EgressCounters {
     pub h2_errors: u64,
 }
 
+/// The first question of a DNS query: (name, type). None when malformed.
+pub fn dns_question(b: &[u8]) -> Option<(String, u16)> {
+    let qdcount = u16::from_be_bytes([*b.get(4)?, *b.get(5)?]);
+    if qdcount == 0 || b.get(2)? & 0x80 != 0 {
+        return None;
+    }
+    let mut i = 12;
+    let mut labels: Vec<String> = Vec::new();
+    loop {
+        let len = usize::from(*b.get(i)?);
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        if len > 63 || labels.len() > 127 {
+            return None;
+        }
+        let label = b.get(i..i + len)?;
+        labels.push(String::from_utf8_lossy(label).into_owned());
+        i += len;
+    }
+    let qtype = u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?]);
+    let name = labels.join(".");
+    (!name.is_empty() && name.len() <= 253).then_some((name, qtype))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dns_question;
+
+    #[test]
+    fn dns_questions() {
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        for l in ["api", "example", "com"] {
+            q.push(l.len() as u8);
+            q.extend(l.as_bytes());
+        }
+        q.extend([0, 0, 1, 0, 1]);
+        assert_eq!(dns_question(&q), Some(("api.example.com".into(), 1)));
+        assert_eq!(dns_question(&q[..14]), None);
+        let mut answer = q.clone();
+        answer[2] |= 0x80;
+        assert_eq!(dns_question(&answer), None, "responses are not questions");
+        assert_eq!(dns_question(&[0; 12]), None);
+    }
+}
+
 #[derive(Default)]
 struct ConnState {
     h2: Option<H2Conn>,
@@ -54,6 +101,8 @@ pub struct Egress {
     last_by_tgid: HashMap<u32, Endpoint>,
     /// Destination per socket for plain send*.
     by_fd: HashMap<(u32, i32), Endpoint>,
+    /// Last DNS name each process asked, and when.
+    last_dns: HashMap<u32, (String, Instant)>,
     pub counters: EgressCounters,
     started: Instant,
 }
@@ -67,6 +116,7 @@ impl Egress {
             last_by_tid: HashMap::new(),
             last_by_tgid: HashMap::new(),
             by_fd: HashMap::new(),
+            last_dns: HashMap::new(),
             counters: EgressCounters::default(),
             started: Instant::now(),
         }
@@ -91,8 +141,27 @@ impl Egress {
         self.last_by_tgid.insert(c.task.tgid, c.endpoint.clone());
     }
 
+    /// Records the name a DNS query asks; returns (name, query type).
+    pub fn on_dns(&mut self, d: &Data) -> Option<(String, u16)> {
+        let q = dns_question(&d.bytes)?;
+        if self.last_dns.len() > MAX_CONNS {
+            self.last_dns.clear();
+        }
+        self.last_dns.insert(d.task.tgid, (q.0.clone(), Instant::now()));
+        Some(q)
+    }
+
+    /// The name this process looked up just before (within 10 s), to name a destination.
+    pub fn recent_name(&self, tgid: u32) -> Option<&str> {
+        self.last_dns
+            .get(&tgid)
+            .filter(|(_, t)| t.elapsed() < std::time::Duration::from_secs(10))
+            .map(|(n, _)| n.as_str())
+    }
+
     /// Forgets what belonged to an exited process.
     pub fn on_exit(&mut self, tgid: u32) {
+        self.last_dns.remove(&tgid);
         self.last_by_tgid.remove(&tgid);
         self.by_fd.retain(|(p, _), _| *p != tgid);
     }
