@@ -20,6 +20,8 @@ pub const SRC_SENDTO: u32 = 3;
 pub const SRC_SENDMSG: u32 = 4;
 /// A DNS query sent with an explicit destination (unconnected UDP to port 53).
 pub const SRC_DNS: u32 = 5;
+/// The process configured a TLS client certificate (no data: a marker).
+pub const SRC_CLIENT_CERT: u32 = 6;
 
 /// Longest path component copied by the kernel (bytes, including the NUL).
 pub const NAME_LEN: usize = 64;

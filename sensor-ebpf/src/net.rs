@@ -8,9 +8,9 @@ use aya_ebpf::{
     programs::{ProbeContext, TracePointContext},
 };
 use sensor_common::{
-    ConnectEvent, DATA_CAP, DataEvent, EVENT_CONNECT, EVENT_DATA, SOCKADDR_CAP, SRC_DNS, SRC_GNUTLS,
-    SRC_OPENSSL, SRC_SENDMSG, SRC_SENDTO, STAT_CONNECT_EMITTED, STAT_DATA_EMITTED, STAT_DATA_NOT_REQUEST,
-    STAT_DROP_CONNECT, STAT_DROP_DATA, STAT_READ_ERROR,
+    ConnectEvent, DATA_CAP, DataEvent, EVENT_CONNECT, EVENT_DATA, SOCKADDR_CAP, SRC_CLIENT_CERT, SRC_DNS,
+    SRC_GNUTLS, SRC_OPENSSL, SRC_SENDMSG, SRC_SENDTO, STAT_CONNECT_EMITTED, STAT_DATA_EMITTED,
+    STAT_DATA_NOT_REQUEST, STAT_DROP_CONNECT, STAT_DROP_DATA, STAT_READ_ERROR,
 };
 
 use crate::{
@@ -123,6 +123,34 @@ fn try_tls(ctx: &ProbeContext, source: u32) -> Result<(), i64> {
     let buf: *const u8 = ctx.arg(1).ok_or(-22i64)?;
     let len: u64 = ctx.arg(2).ok_or(-22i64)?;
     capture(source, -1, conn, buf, len)
+}
+
+/// OpenSSL `SSL_CTX_use_certificate` / `SSL_use_certificate` and GnuTLS
+/// `gnutls_certificate_set_x509_key*`: the process presents a client certificate, so
+/// its TLS requests are sender-constrained (mTLS).
+#[uprobe]
+pub fn tls_client_cert(_ctx: ProbeContext) -> u32 {
+    done(try_client_cert())
+}
+
+fn try_client_cert() -> Result<(), i64> {
+    if off!(valid) == 0 || is_self() {
+        return Ok(());
+    }
+    let Some(ev) = SCRATCH_DATA.get_ptr_mut(0) else { return Err(-2) };
+    // SAFETY: this CPU's scratch record.
+    let e = unsafe { &mut *ev };
+    fill_header(&raw mut e.header, EVENT_DATA, size_of::<DataEvent>(), current_task())?;
+    e.source = SRC_CLIENT_CERT;
+    e.fd = -1;
+    e.conn = 0;
+    e.len = 0;
+    e.captured = 0;
+    // SAFETY: the scratch record is fully assembled.
+    if EVENTS.output::<DataEvent>(unsafe { &*ev }, 0).is_err() {
+        count(STAT_DROP_DATA);
+    }
+    Ok(())
 }
 
 /// `sendto(2)`: plaintext requests on sockets (curl and python send with it).

@@ -385,3 +385,28 @@ c = socket.socket(socket.AF_UNIX); c.connect("{unix}")
     assert!(unix["process"]["executable"].as_str().is_some_and(|e| e.contains("python3")));
     sensor.stop();
 }
+
+#[test]
+fn a_client_certificate_makes_the_request_sender_constrained() {
+    let Some(e) = env("mtls") else { return };
+    let https = python_server(e.dir.path(), true);
+    let token = jwt("mtls", 1000, 1600);
+    let d = e.dir.path().display().to_string();
+    sh(&format!(
+        "curl -sk --cert {d}/cert.pem --key {d}/key.pem -H 'Authorization: Bearer {token}' https://127.0.0.1:{}/mtls -o /dev/null",
+        https.1
+    ));
+    sh(&format!(
+        "curl -sk -H 'Authorization: Bearer {token}' https://127.0.0.1:{}/no-mtls -o /dev/null",
+        https.1
+    ));
+    let bound = e
+        .sensor
+        .wait_for("mtls use", WAIT, |d| is_action(d, "credential-used") && d["url"]["path"] == "/mtls");
+    let unbound = e
+        .sensor
+        .wait_for("plain use", WAIT, |d| is_action(d, "credential-used") && d["url"]["path"] == "/no-mtls");
+    assert_eq!(bound["tokenwarden"]["credential"]["bound"], true, "client certificate: bound");
+    assert_eq!(unbound["tokenwarden"]["credential"]["bound"], false, "plain bearer: unbound");
+    e.sensor.stop();
+}

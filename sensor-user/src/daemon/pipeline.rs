@@ -95,6 +95,9 @@ impl Pipeline {
                     self.write(&doc);
                 }
             }
+            Event::Data(d) if d.source == sensor_common::SRC_CLIENT_CERT => {
+                self.egress.on_client_cert(d.task.tgid);
+            }
             Event::Data(d) if d.source == sensor_common::SRC_DNS => {
                 self.counters.dns += 1;
                 if let Some((name, qtype)) = self.egress.on_dns(&d)

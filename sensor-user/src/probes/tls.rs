@@ -15,14 +15,28 @@ use tracing::{info, warn};
 use super::{ProbeError, Probes};
 
 /// (library file name prefix, [(symbol, program)]).
+const OPENSSL: &[(&str, &str)] = &[
+    ("SSL_write", "ssl_write"),
+    ("SSL_write_ex", "ssl_write_ex"),
+    ("SSL_CTX_use_certificate", "tls_client_cert"),
+    ("SSL_use_certificate", "tls_client_cert"),
+];
 const LIBRARIES: &[(&str, &[(&str, &str)])] = &[
-    ("libssl.so.3", &[("SSL_write", "ssl_write"), ("SSL_write_ex", "ssl_write_ex")]),
-    ("libssl.so.1.1", &[("SSL_write", "ssl_write"), ("SSL_write_ex", "ssl_write_ex")]),
-    ("libgnutls.so.30", &[("gnutls_record_send", "gnutls_record_send")]),
+    ("libssl.so.3", OPENSSL),
+    ("libssl.so.1.1", OPENSSL),
+    (
+        "libgnutls.so.30",
+        &[
+            ("gnutls_record_send", "gnutls_record_send"),
+            ("gnutls_certificate_set_x509_key_file2", "tls_client_cert"),
+            ("gnutls_certificate_set_x509_key", "tls_client_cert"),
+            ("gnutls_certificate_set_x509_key_mem2", "tls_client_cert"),
+        ],
+    ),
 ];
 
 /// Programs the TLS layer uses (loaded once, attached per library).
-pub const TLS_PROGRAMS: [&str; 3] = ["ssl_write", "ssl_write_ex", "gnutls_record_send"];
+pub const TLS_PROGRAMS: [&str; 4] = ["ssl_write", "ssl_write_ex", "gnutls_record_send", "tls_client_cert"];
 
 const LIB_DIRS: &[&str] = &[
     "/lib/x86_64-linux-gnu",

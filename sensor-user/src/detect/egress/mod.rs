@@ -90,6 +90,8 @@ mod tests {
 #[derive(Default)]
 struct ConnState {
     h2: Option<H2Conn>,
+    /// Fixed at the connection's first request (the thread's connect just before).
+    destination: Option<Endpoint>,
 }
 
 pub struct Egress {
@@ -101,6 +103,8 @@ pub struct Egress {
     last_by_tgid: HashMap<u32, Endpoint>,
     /// Destination per socket for plain send*.
     by_fd: HashMap<(u32, i32), Endpoint>,
+    /// Processes that configured a TLS client certificate (mTLS).
+    client_cert: std::collections::HashSet<u32>,
     /// Last DNS name each process asked, and when.
     last_dns: HashMap<u32, (String, Instant)>,
     pub counters: EgressCounters,
@@ -117,6 +121,7 @@ impl Egress {
             last_by_tgid: HashMap::new(),
             by_fd: HashMap::new(),
             last_dns: HashMap::new(),
+            client_cert: std::collections::HashSet::new(),
             counters: EgressCounters::default(),
             started: Instant::now(),
         }
@@ -159,8 +164,17 @@ impl Egress {
             .map(|(n, _)| n.as_str())
     }
 
+    /// The process configured a TLS client certificate.
+    pub fn on_client_cert(&mut self, tgid: u32) {
+        if self.client_cert.len() > MAX_CONNS {
+            self.client_cert.clear();
+        }
+        self.client_cert.insert(tgid);
+    }
+
     /// Forgets what belonged to an exited process.
     pub fn on_exit(&mut self, tgid: u32) {
+        self.client_cert.remove(&tgid);
         self.last_dns.remove(&tgid);
         self.last_by_tgid.remove(&tgid);
         self.by_fd.retain(|(p, _), _| *p != tgid);
@@ -186,7 +200,12 @@ impl Egress {
             }
             self.order.push_back(key);
         }
+        let first_destination = self.destination(d);
         let state = self.conns.entry(key).or_default();
+        if state.destination.is_none() {
+            state.destination = first_destination;
+        }
+        let destination = state.destination.clone();
         let requests = if d.bytes.starts_with(PREFACE) || state.h2.is_some() {
             let h2 = state.h2.get_or_insert_with(H2Conn::new);
             match h2.feed(&d.bytes) {
@@ -212,11 +231,16 @@ impl Egress {
             SRC_GNUTLS => Some("gnutls"),
             _ => None,
         };
-        let destination = self.destination(d);
+        let mtls = tls.is_some() && self.client_cert.contains(&d.task.tgid);
         let mut out = Vec::new();
         for request in requests {
             self.counters.requests += 1;
-            let credentials = classify(&request, &self.fp);
+            let mut credentials = classify(&request, &self.fp);
+            if mtls {
+                for c in &mut credentials {
+                    c.bound = true;
+                }
+            }
             if credentials.is_empty() {
                 continue;
             }
