@@ -49,6 +49,38 @@ fn looks_like_request(h: &[u8; 8]) -> bool {
     ) || (h[3] == 0x01 && h[0] == 0 && h[1] < 0x40)
 }
 
+/// This CPU's data record, with its header and identity filled (`captured` = 0).
+#[inline(always)]
+fn start_data(
+    source: u32,
+    fd: i32,
+    conn: u64,
+    len: u64,
+) -> Result<(*mut DataEvent, &'static mut DataEvent), i64> {
+    let Some(ev) = SCRATCH_DATA.get_ptr_mut(0) else { return Err(-2) };
+    // SAFETY: this CPU's scratch record; only the running program uses it.
+    let e = unsafe { &mut *ev };
+    fill_header(&raw mut e.header, EVENT_DATA, size_of::<DataEvent>(), current_task())?;
+    e.source = source;
+    e.fd = fd;
+    e.conn = conn;
+    e.len = len.min(u64::from(u32::MAX)) as u32;
+    e.captured = 0;
+    Ok((ev, e))
+}
+
+/// Sends the assembled data record; counts it as emitted or dropped.
+#[inline(always)]
+fn emit_data(ev: *mut DataEvent) -> Result<(), i64> {
+    // SAFETY: the scratch record is fully assembled.
+    if EVENTS.output::<DataEvent>(unsafe { &*ev }, 0).is_err() {
+        count(STAT_DROP_DATA);
+    } else {
+        count(STAT_DATA_EMITTED);
+    }
+    Ok(())
+}
+
 /// Copies the head of `buf` (`len` bytes written) if it looks like a request.
 #[inline(always)]
 fn capture(source: u32, fd: i32, conn: u64, buf: *const u8, len: u64) -> Result<(), i64> {
@@ -61,14 +93,7 @@ fn capture(source: u32, fd: i32, conn: u64, buf: *const u8, len: u64) -> Result<
         count(STAT_DATA_NOT_REQUEST);
         return Ok(());
     }
-    let Some(ev) = SCRATCH_DATA.get_ptr_mut(0) else { return Err(-2) };
-    // SAFETY: this CPU's scratch record.
-    let e = unsafe { &mut *ev };
-    fill_header(&raw mut e.header, EVENT_DATA, size_of::<DataEvent>(), current_task())?;
-    e.source = source;
-    e.fd = fd;
-    e.conn = conn;
-    e.len = len.min(u64::from(u32::MAX)) as u32;
+    let (ev, e) = start_data(source, fd, conn, len)?;
     let n = len as usize;
     if n >= DATA_CAP {
         // SAFETY: as above; the whole buffer.
@@ -82,13 +107,7 @@ fn capture(source: u32, fd: i32, conn: u64, buf: *const u8, len: u64) -> Result<
             e.captured = n as u32;
         }
     }
-    // SAFETY: the scratch record is fully assembled.
-    if EVENTS.output::<DataEvent>(unsafe { &*ev }, 0).is_err() {
-        count(STAT_DROP_DATA);
-    } else {
-        count(STAT_DATA_EMITTED);
-    }
-    Ok(())
+    emit_data(ev)
 }
 
 #[inline(always)]
@@ -137,20 +156,8 @@ fn try_client_cert() -> Result<(), i64> {
     if off!(valid) == 0 || is_self() {
         return Ok(());
     }
-    let Some(ev) = SCRATCH_DATA.get_ptr_mut(0) else { return Err(-2) };
-    // SAFETY: this CPU's scratch record.
-    let e = unsafe { &mut *ev };
-    fill_header(&raw mut e.header, EVENT_DATA, size_of::<DataEvent>(), current_task())?;
-    e.source = SRC_CLIENT_CERT;
-    e.fd = -1;
-    e.conn = 0;
-    e.len = 0;
-    e.captured = 0;
-    // SAFETY: the scratch record is fully assembled.
-    if EVENTS.output::<DataEvent>(unsafe { &*ev }, 0).is_err() {
-        count(STAT_DROP_DATA);
-    }
-    Ok(())
+    let (ev, _) = start_data(SRC_CLIENT_CERT, -1, 0, 0)?;
+    emit_data(ev)
 }
 
 /// `sendto(2)`: plaintext requests on sockets (curl and python send with it).
@@ -258,14 +265,7 @@ fn capture_dns(fd: i32, buf: *const u8, len: u64) -> Result<(), i64> {
     if off!(valid) == 0 || is_self() || buf.is_null() || len < 12 {
         return Ok(());
     }
-    let Some(ev) = SCRATCH_DATA.get_ptr_mut(0) else { return Err(-2) };
-    // SAFETY: this CPU's scratch record.
-    let e = unsafe { &mut *ev };
-    fill_header(&raw mut e.header, EVENT_DATA, size_of::<DataEvent>(), current_task())?;
-    e.source = SRC_DNS;
-    e.fd = fd;
-    e.conn = fd as u64;
-    e.len = len.min(u64::from(u32::MAX)) as u32;
+    let (ev, e) = start_data(SRC_DNS, fd, fd as u64, len)?;
     // A query fits in 512 bytes; copy at most that much.
     let n = (len as usize).min(512) & 1023;
     if let Some(dst) = e.data.get_mut(..n) {
@@ -273,13 +273,7 @@ fn capture_dns(fd: i32, buf: *const u8, len: u64) -> Result<(), i64> {
         unsafe { bpf_probe_read_user_buf(buf, dst) }.map_err(i64::from)?;
         e.captured = n as u32;
     }
-    // SAFETY: the scratch record is fully assembled.
-    if EVENTS.output::<DataEvent>(unsafe { &*ev }, 0).is_err() {
-        count(STAT_DROP_DATA);
-    } else {
-        count(STAT_DATA_EMITTED);
-    }
-    Ok(())
+    emit_data(ev)
 }
 
 /// `connect(2)` arguments, kept until the syscall returns.

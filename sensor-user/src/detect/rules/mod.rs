@@ -75,6 +75,22 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<Source>, RuleErrors> {
 }
 
 #[cfg(test)]
+mod test_util {
+    use super::Source;
+
+    pub fn src(name: &str, text: &str) -> Source {
+        Source { name: name.into(), text: text.into() }
+    }
+
+    /// Asserts that some error starts with `prefix` (`file:line:col:`) and mentions `needle`.
+    pub fn has(errs: &[String], prefix: &str, needle: &str) {
+        assert!(
+            errs.iter().any(|e| e.starts_with(prefix) && e.contains(needle)),
+            "no error starting with {prefix:?} containing {needle:?} in {errs:#?}"
+        );
+    }
+}
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_layers;

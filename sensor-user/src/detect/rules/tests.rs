@@ -1,21 +1,13 @@
-use super::*;
-
-fn src(name: &str, text: &str) -> Source {
-    Source { name: name.into(), text: text.into() }
-}
+use super::{
+    test_util::{has, src},
+    *,
+};
 
 fn errors(text: &str) -> Vec<String> {
     match RuleSet::compile(&[src("t.yaml", text)]) {
         Ok(_) => panic!("expected errors for:\n{text}"),
         Err(e) => e.errors.iter().map(ToString::to_string).collect(),
     }
-}
-
-fn has(errs: &[String], prefix: &str, needle: &str) {
-    assert!(
-        errs.iter().any(|e| e.starts_with(prefix) && e.contains(needle)),
-        "no error starting with {prefix:?} containing {needle:?} in {errs:#?}"
-    );
 }
 
 const GOOD: &str = "tokenwarden_rules: 1

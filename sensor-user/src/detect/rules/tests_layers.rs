@@ -1,23 +1,15 @@
 //! Conditions, macros, exceptions and layering across files.
 
-use super::*;
-
-fn src(name: &str, text: &str) -> Source {
-    Source { name: name.into(), text: text.into() }
-}
+use super::{
+    test_util::{has, src},
+    *,
+};
 
 fn errors(sources: &[Source]) -> Vec<String> {
     match RuleSet::compile(sources) {
         Ok(_) => panic!("expected errors"),
         Err(e) => e.errors.iter().map(ToString::to_string).collect(),
     }
-}
-
-fn has(errs: &[String], prefix: &str, needle: &str) {
-    assert!(
-        errs.iter().any(|e| e.starts_with(prefix) && e.contains(needle)),
-        "no error starting with {prefix:?} containing {needle:?} in {errs:#?}"
-    );
 }
 
 const BASE: &str = "tokenwarden_rules: 1
