@@ -1,0 +1,3 @@
+//! Correlation: credential reads → outbound use, token provenance, reuse.
+
+pub mod parsers;
