@@ -51,6 +51,16 @@ enum Command {
         /// JWTs with a lifetime (exp - iat) above this many seconds are flagged long-lived.
         #[arg(long, default_value_t = 3600)]
         jwt_max_lifetime: i64,
+        /// Seconds between a store read and an outbound request by the same lineage that
+        /// still count as exfiltration.
+        #[arg(long, default_value_t = 600)]
+        correlation_window: u64,
+        /// Seconds within which one token used by two users or sessions is reuse.
+        #[arg(long, default_value_t = 3600)]
+        reuse_window: u64,
+        /// Destination host glob where an unbound bearer token is a finding (repeatable).
+        #[arg(long = "sensitive-destination", value_name = "GLOB")]
+        sensitive_destinations: Vec<String>,
     },
     /// Rule files.
     Rules {
@@ -177,6 +187,9 @@ fn main() -> ExitCode {
             ringbuf_bytes,
             fingerprint_key_file,
             jwt_max_lifetime,
+            correlation_window,
+            reuse_window,
+            sensitive_destinations,
         } => {
             let set = match load_rules(&rules) {
                 Ok(s) => s,
@@ -203,6 +216,13 @@ fn main() -> ExitCode {
                 rule_paths: rules.clone(),
                 fingerprint_key,
                 jwt_max_lifetime_s: jwt_max_lifetime,
+                correlation: tokenwarden::detect::correlate::CorrelationConfig {
+                    window: Duration::from_secs(correlation_window),
+                    reuse_window: Duration::from_secs(reuse_window),
+                    max_index: 100_000,
+                    sensitive_destinations,
+                    jwt_max_lifetime_s: jwt_max_lifetime,
+                },
                 max_processes: 65_536,
             };
             let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

@@ -30,7 +30,11 @@ use crate::{
     process::{ProcessTable, boot_id, seed_from_procfs},
 };
 use crate::{
-    detect::{credentials::Fingerprinter, egress::Egress},
+    detect::{
+        correlate::{CorrelationConfig, Correlator},
+        credentials::Fingerprinter,
+        egress::Egress,
+    },
     probes::tls::TlsAttacher,
 };
 
@@ -49,6 +53,7 @@ pub struct RunOptions {
     /// Key for credential fingerprints (same key across a fleet: same fingerprints).
     pub fingerprint_key: Vec<u8>,
     pub jwt_max_lifetime_s: i64,
+    pub correlation: CorrelationConfig,
     pub max_processes: usize,
 }
 
@@ -84,6 +89,7 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     let mut tls_libs = tls.scan(&mut probes)?;
     tls_libs.extend(tls.check_executables(&mut probes, &table.executables())?);
     let mut pipe = Pipeline {
+        correlator: Correlator::new(opts.correlation.clone(), Fingerprinter::new(&opts.fingerprint_key)),
         new_executables: Vec::new(),
         egress: Egress::new(Fingerprinter::new(&opts.fingerprint_key)),
         jwt_max_lifetime_s: opts.jwt_max_lifetime_s,

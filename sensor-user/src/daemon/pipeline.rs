@@ -7,11 +7,13 @@ use serde_json::{Value, json};
 use tracing::warn;
 
 use crate::{
-    decode::{self, Event},
+    decode::{self, Endpoint, Event, Task},
+    detect::correlate::{Correlator, Party, Provenance, parsers::host_of},
     detect::{Detector, egress::Egress},
     output::{EcsBuilder, Sink},
     probes::stats::KernelStats,
     process::ProcessTable,
+    process::{Ancestor, Process},
 };
 
 /// Userspace counters, reported with the kernel's.
@@ -35,7 +37,22 @@ pub struct Counters {
 }
 
 /// Everything after the ring buffer.
+/// A process as the correlator sees it.
+fn party(p: &Process, t: &Task, anc: &[Ancestor]) -> Party {
+    Party {
+        pid: t.tgid,
+        entity_id: p.entity_id.clone(),
+        executable: p.executable.clone(),
+        uid: t.uid,
+        loginuid: t.loginuid,
+        sessionid: t.sessionid,
+        ancestors: anc.iter().map(|a| a.entity_id.clone()).collect(),
+        parent_entity: anc.first().map(|a| a.entity_id.clone()).unwrap_or_default(),
+    }
+}
+
 pub struct Pipeline {
+    pub correlator: Correlator,
     /// Executables seen at exec, to inspect for a statically linked TLS library.
     pub new_executables: Vec<String>,
     pub egress: Egress,
@@ -115,10 +132,32 @@ impl Pipeline {
                 if !uses.is_empty() {
                     let p = self.table.resolve(&d.task).clone();
                     let anc = self.table.ancestry(p.pid);
+                    let sender = party(&p, &d.task, &anc);
                     for u in &uses {
-                        let doc = self.ecs.credential_use(&d, &p, &anc, u, self.jwt_max_lifetime_s);
-                        self.counters.credential_uses += 1;
-                        self.write(&doc);
+                        if !u.credentials.is_empty() {
+                            let doc = self.ecs.credential_use(&d, &p, &anc, u, self.jwt_max_lifetime_s);
+                            self.counters.credential_uses += 1;
+                            self.write(&doc);
+                        }
+                        let host = host_of(&u.request.host);
+                        let destination = match &u.destination {
+                            Some(Endpoint::Ip { addr, port }) => format!("{addr}:{port}"),
+                            _ => u.request.host.clone(),
+                        };
+                        let rules = &self.detector.rules;
+                        let allowed = |prov: &Provenance, exe: &str| rules.allows(&prov.rule_id, exe);
+                        let findings = self.correlator.on_request(
+                            &sender,
+                            &u.credentials,
+                            &host,
+                            &destination,
+                            &allowed,
+                        );
+                        for f in &findings {
+                            let doc = self.ecs.finding(d.ts_boot_ns, &d.task, &p, &anc, f);
+                            self.counters.alerts += 1;
+                            self.write(&doc);
+                        }
                     }
                 }
             }
@@ -127,6 +166,25 @@ impl Pipeline {
                 let p = self.table.resolve(&o.task).clone();
                 let anc = self.table.ancestry(p.pid);
                 let m = self.detector.on_open(&o, &p, &anc);
+                if let Some(&r) = m.watching.first()
+                    && o.path.is_complete()
+                {
+                    let rule = &self.detector.rules.rules()[r];
+                    let store_path = m.store_paths.first().cloned().unwrap_or_else(|| o.path.path.clone());
+                    let prov = Provenance {
+                        path: store_path,
+                        owner_uid: o.owner_uid,
+                        rule_id: rule.id.clone(),
+                        kind: "store",
+                        endpoint: None,
+                        owner_programs: rule.allowed_executables.clone(),
+                    };
+                    // Read it through the opener's root: right in any mount namespace.
+                    let via_root = format!("/proc/{}/root{}", o.task.tgid, o.path.path);
+                    let read_path =
+                        if std::path::Path::new(&via_root).exists() { via_root } else { o.path.path.clone() };
+                    self.correlator.on_store_open(prov, &read_path, party(&p, &o.task, &anc));
+                }
                 for &r in &m.rules {
                     let Some(rule) = self.detector.rules.rules().get(r) else { continue };
                     let doc = self.ecs.open_alert(rule, &o, &p, &anc, &m);
@@ -189,6 +247,14 @@ impl Pipeline {
                 "http_unparsed": self.egress.counters.unparsed,
                 "http2_resyncs": self.egress.counters.h2_errors,
                 "tracked_connections": self.egress.tracked_connections(),
+                "provenance_index_size": self.correlator.index_len(),
+                "correlation_state_size": self.correlator.state_len(),
+                "correlation_index_evictions": self.correlator.counters.index_evictions,
+                "correlation_reads_evicted": self.correlator.counters.reads_evicted,
+                "correlation_findings": self.correlator.counters.findings,
+                "correlation_deduplicated": self.correlator.counters.deduplicated,
+                "stores_parsed": self.correlator.counters.stores_parsed,
+                "store_parse_failures": self.correlator.counters.store_parse_failures,
                 "rule_reload_failures": c.reloads_failed,
                 "process_table_size": self.table.len(),
                 "process_table_evictions": self.table.evictions,

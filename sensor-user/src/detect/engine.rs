@@ -21,6 +21,8 @@ pub struct OpenMatch {
     pub rules: Vec<usize>,
     /// The file is a watched store (whether or not a rule alerted).
     pub watched: bool,
+    /// Rules whose files cover this store (alerting or not).
+    pub watching: Vec<usize>,
     /// Other paths of the same file found by the store index.
     pub store_paths: Vec<String>,
 }
@@ -71,7 +73,8 @@ impl Detector {
             file_write: open.flags & 3 != 0 || open.flags & libc::O_TRUNC as u32 != 0,
         };
         let rules = self.rules.match_event(&facts);
-        let watched = !rules.is_empty() || self.rules.is_watched(&facts.paths);
+        let watching = self.rules.watching_rules(&facts.paths);
+        let watched = !rules.is_empty() || !watching.is_empty();
         if watched && open.path.is_complete() && !self.stores.contains(&key) {
             // A store created after the last scan: watch its inode from now on so hard
             // links and bind mounts of it are caught too.
@@ -83,7 +86,7 @@ impl Detector {
                 *h += 1;
             }
         }
-        OpenMatch { rules, watched, store_paths }
+        OpenMatch { rules, watched, watching, store_paths }
     }
 
     /// Takes the inodes learnt since the last call.

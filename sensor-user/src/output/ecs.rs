@@ -238,7 +238,7 @@ impl EcsBuilder {
                 "ruleset": "tokenwarden",
             }),
         );
-        d.insert("threat".into(), threat(&rule.techniques));
+        d.insert("threat".into(), threat_for(&rule.techniques));
         d.insert("tags".into(), json!(rule.tags));
         self.fill_open(&mut d, o, p, ancestry, m);
         d["tokenwarden"]["severity"] = json!(rule.severity.as_str());
@@ -302,7 +302,7 @@ impl EcsBuilder {
 }
 
 /// `threat.*` for a rule's technique ids.
-fn threat(ids: &[String]) -> Value {
+pub(super) fn threat_for(ids: &[String]) -> Value {
     let mut tech_ids: Vec<String> = Vec::new();
     let mut tech_names: Vec<String> = Vec::new();
     let mut sub_ids: Vec<String> = Vec::new();
@@ -343,7 +343,7 @@ mod tests {
 
     #[test]
     fn threat_splits_subtechniques() {
-        let t = threat(&["T1552.001".into(), "T1552.004".into(), "T1539".into()]);
+        let t = threat_for(&["T1552.001".into(), "T1552.004".into(), "T1539".into()]);
         assert_eq!(t["framework"], "MITRE ATT&CK");
         assert_eq!(t["technique"]["id"], json!(["T1552", "T1539"]));
         assert_eq!(t["technique"]["subtechnique"]["id"], json!(["T1552.001", "T1552.004"]));

@@ -2,6 +2,7 @@
 //! are written, one per line, to a sink ([`sink`]).
 
 pub mod attack;
+pub mod correlation;
 pub mod ecs;
 pub mod network;
 pub mod sink;

@@ -189,7 +189,8 @@ impl Egress {
         self.last_by_tid.get(&d.task.tid).or_else(|| self.last_by_tgid.get(&d.task.tgid)).cloned()
     }
 
-    /// Decodes a captured write; returns the requests in it that carry credentials.
+    /// Decodes a captured write; returns every request in it with the credentials it carries
+    /// (possibly none: the correlator also needs credential-free requests).
     pub fn on_data(&mut self, d: &Data) -> Vec<CredentialUse> {
         let key = (d.task.tgid, d.source, d.conn);
         if !self.conns.contains_key(&key) {
@@ -241,10 +242,9 @@ impl Egress {
                     c.bound = true;
                 }
             }
-            if credentials.is_empty() {
-                continue;
+            if !credentials.is_empty() {
+                self.counters.requests_with_credentials += 1;
             }
-            self.counters.requests_with_credentials += 1;
             out.push(CredentialUse { request, credentials, destination: destination.clone(), tls });
         }
         out

@@ -313,6 +313,18 @@ impl RuleSet {
         self.match_event(&Facts { paths: paths.to_vec(), executable, ..Facts::default() })
     }
 
+    /// Whether rule `id` allows `executable` to open its files (its owning programs).
+    pub fn allows(&self, id: &str, executable: &str) -> bool {
+        self.rules.iter().position(|r| r.id == id).is_some_and(|i| self.allow[i].is_match(executable))
+    }
+
+    /// Enabled rules whose `files` cover one of `paths`, whoever opens it.
+    pub fn watching_rules(&self, paths: &[&str]) -> Vec<usize> {
+        let mut v = self.watching(paths);
+        v.sort_unstable();
+        v
+    }
+
     /// True when some enabled rule's `files` cover one of `paths`, whoever opens it.
     pub fn is_watched(&self, paths: &[&str]) -> bool {
         !self.watching(paths).is_empty()

@@ -1,0 +1,386 @@
+//! The correlator's state and rules.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    time::Instant,
+};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use super::{CorrelationConfig, parsers};
+use crate::detect::credentials::{Credential, Fingerprinter};
+
+/// A process taking part in a finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party {
+    pub pid: u32,
+    pub entity_id: String,
+    pub executable: String,
+    pub uid: u32,
+    pub loginuid: Option<u32>,
+    pub sessionid: Option<u32>,
+    /// Ancestors' entity ids, nearest first.
+    pub ancestors: Vec<String>,
+    pub parent_entity: String,
+}
+
+impl Party {
+    fn login_user(&self) -> u32 {
+        self.loginuid.unwrap_or(self.uid)
+    }
+
+    fn root(&self) -> &str {
+        // The session leader side of the lineage: 3 levels up, or the farthest known.
+        self.ancestors.get(2).or(self.ancestors.last()).map_or(&self.entity_id, String::as_str)
+    }
+}
+
+/// Where a stored secret came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub path: String,
+    pub owner_uid: u32,
+    pub rule_id: String,
+    pub kind: &'static str,
+    pub endpoint: Option<String>,
+    /// The store's owning programs (the rule's allowed executables).
+    pub owner_programs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindingKind {
+    /// A store read, then data sent by the same lineage.
+    Exfiltration,
+    /// A stored token sent by a non-owner program or to a foreign destination.
+    StoredTokenMisuse,
+    /// One fingerprint used by two users / sessions / lineages.
+    TokenReuse,
+    /// Long-lived JWT, long-term AWS key, or unbound bearer to a sensitive destination.
+    WeakCredential,
+}
+
+/// A correlated alert.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub severity: &'static str,
+    pub techniques: Vec<&'static str>,
+    pub reason: String,
+    pub sender: Party,
+    /// The process that read the store (exfiltration) or used the token before (reuse).
+    pub other: Option<Party>,
+    pub store: Option<Provenance>,
+    pub fingerprint: Option<String>,
+    pub destination: String,
+    /// Times the same finding was seen in its dedup window (this one included).
+    pub count: u64,
+}
+
+struct Read {
+    at: Instant,
+    reader: Party,
+    store: Provenance,
+}
+
+struct UseSite {
+    at: Instant,
+    party: Party,
+}
+
+/// Counters of the correlator.
+#[derive(Debug, Default, Clone)]
+pub struct CorrelationCounters {
+    pub stores_parsed: u64,
+    pub store_parse_failures: u64,
+    pub index_evictions: u64,
+    pub reads_evicted: u64,
+    pub findings: u64,
+    pub deduplicated: u64,
+}
+
+pub struct Correlator {
+    cfg: CorrelationConfig,
+    fp: Fingerprinter,
+    index: HashMap<String, Provenance>,
+    order: VecDeque<String>,
+    stamps: HashMap<String, (i64, u64)>,
+    reads: VecDeque<Read>,
+    uses: HashMap<String, Vec<UseSite>>,
+    dedup: HashMap<String, (Instant, u64)>,
+    sensitive: GlobSet,
+    pub counters: CorrelationCounters,
+}
+
+const MAX_READS: usize = 10_000;
+const MAX_STORE_BYTES: u64 = 4 * 1024 * 1024;
+
+fn related(a: &Party, b: &Party) -> bool {
+    a.entity_id == b.entity_id
+        || (!a.parent_entity.is_empty() && a.parent_entity == b.parent_entity)
+        || a.ancestors.iter().take(4).any(|e| *e == b.entity_id)
+        || b.ancestors.iter().take(4).any(|e| *e == a.entity_id)
+}
+
+fn host_matches(endpoint: &str, host: &str) -> bool {
+    !host.is_empty() && (host == endpoint || host.ends_with(&format!(".{endpoint}")))
+}
+
+impl Correlator {
+    pub fn new(cfg: CorrelationConfig, fp: Fingerprinter) -> Self {
+        let mut b = GlobSetBuilder::new();
+        for g in &cfg.sensitive_destinations {
+            if let Ok(g) = Glob::new(g) {
+                b.add(g);
+            }
+        }
+        Self {
+            sensitive: b.build().unwrap_or_else(|_| GlobSet::empty()),
+            cfg,
+            fp,
+            index: HashMap::new(),
+            order: VecDeque::new(),
+            stamps: HashMap::new(),
+            reads: VecDeque::new(),
+            uses: HashMap::new(),
+            dedup: HashMap::new(),
+            counters: CorrelationCounters::default(),
+        }
+    }
+
+    pub fn index_len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn state_len(&self) -> usize {
+        self.reads.len() + self.uses.len() + self.dedup.len()
+    }
+
+    /// A store was opened: (re)parse it if it changed, remember who read it.
+    /// `read_path` is where the sensor can read it (through the opener's root).
+    pub fn on_store_open(&mut self, mut store: Provenance, read_path: &str, reader: Party) {
+        self.index_store(&store, read_path);
+        if store.endpoint.is_none() {
+            // The endpoint the store itself names (kubeconfig server, netrc machine, AWS).
+            store.endpoint =
+                self.index.values().find(|p| p.path == store.path).and_then(|p| p.endpoint.clone());
+        }
+        if self.reads.len() >= MAX_READS {
+            self.reads.pop_front();
+            self.counters.reads_evicted += 1;
+        }
+        self.reads.push_back(Read { at: Instant::now(), reader, store });
+    }
+
+    fn index_store(&mut self, store: &Provenance, read_path: &str) {
+        use std::os::unix::fs::MetadataExt as _;
+        let Ok(meta) = std::fs::metadata(read_path) else { return };
+        if !meta.is_file() || meta.len() > MAX_STORE_BYTES {
+            return;
+        }
+        let stamp = (meta.mtime(), meta.len());
+        if self.stamps.get(&store.path) == Some(&stamp) {
+            return;
+        }
+        let Ok(bytes) = std::fs::read(read_path) else {
+            self.counters.store_parse_failures += 1;
+            tracing::debug!(path = %store.path, "store could not be read for provenance");
+            return;
+        };
+        self.stamps.insert(store.path.clone(), stamp);
+        self.counters.stores_parsed += 1;
+        for f in parsers::parse(&store.path, &bytes) {
+            let fp = self.fp.fingerprint(f.secret.as_bytes());
+            let prov = Provenance {
+                kind: f.kind,
+                endpoint: f.endpoint.clone().or(store.endpoint.clone()),
+                ..store.clone()
+            };
+            if self.index.insert(fp.clone(), prov).is_none() {
+                self.order.push_back(fp);
+            }
+            while self.index.len() > self.cfg.max_index {
+                if let Some(old) = self.order.pop_front() {
+                    self.index.remove(&old);
+                    self.counters.index_evictions += 1;
+                }
+            }
+        }
+    }
+
+    /// Where a stored fingerprint came from.
+    pub fn provenance(&self, fingerprint: &str) -> Option<&Provenance> {
+        self.index.get(fingerprint)
+    }
+
+    fn dedup(&mut self, key: String, now: Instant) -> Option<u64> {
+        let window = self.cfg.window;
+        let e = self.dedup.entry(key).or_insert((now, 0));
+        if now.duration_since(e.0) > window {
+            *e = (now, 0);
+        }
+        e.1 += 1;
+        if e.1 > 1 {
+            self.counters.deduplicated += 1;
+            return None;
+        }
+        Some(e.1)
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let w = self.cfg.window;
+        while self.reads.front().is_some_and(|r| now.duration_since(r.at) > w) {
+            self.reads.pop_front();
+        }
+        let rw = self.cfg.reuse_window;
+        self.uses.retain(|_, v| {
+            v.retain(|u| now.duration_since(u.at) <= rw);
+            !v.is_empty()
+        });
+        self.dedup.retain(|_, (t, _)| now.duration_since(*t) <= w);
+    }
+
+    /// An outbound request by `sender` to `host`/`destination`, with its credentials.
+    pub fn on_request(
+        &mut self,
+        sender: &Party,
+        creds: &[Credential],
+        host: &str,
+        destination: &str,
+        allowed: &dyn Fn(&Provenance, &str) -> bool,
+    ) -> Vec<Finding> {
+        let now = Instant::now();
+        self.expire(now);
+        let mut out = Vec::new();
+        let base = |kind, severity, techniques: Vec<&'static str>, reason: String| Finding {
+            kind,
+            severity,
+            techniques,
+            reason,
+            sender: sender.clone(),
+            other: None,
+            store: None,
+            fingerprint: None,
+            destination: destination.to_string(),
+            count: 1,
+        };
+        // 1. Exfiltration: a related process read a store within the window.
+        let hits: Vec<(Party, Provenance)> = self
+            .reads
+            .iter()
+            .filter(|r| related(&r.reader, sender))
+            .filter(|r| !r.store.endpoint.as_deref().is_some_and(|e| host_matches(e, host)))
+            .map(|r| (r.reader.clone(), r.store.clone()))
+            .collect();
+        for (reader, store) in hits {
+            let key = format!("exfil|{}|{}|{destination}", sender.root(), store.path);
+            if let Some(count) = self.dedup(key, now) {
+                let mut f = base(
+                    FindingKind::Exfiltration,
+                    "high",
+                    vec!["T1552.001", "T1041", "T1567"],
+                    format!(
+                        "{} read {}, then {} sent data to {destination}",
+                        reader.executable, store.path, sender.executable
+                    ),
+                );
+                f.other = Some(reader);
+                f.store = Some(store);
+                f.count = count;
+                out.push(f);
+            }
+        }
+        for c in creds {
+            // 2. Provenance: a stored token leaving with the wrong program or to the wrong place.
+            if let Some(p) = self.index.get(&c.fingerprint).cloned() {
+                let foreign_program = !allowed(&p, &sender.executable);
+                let foreign_destination = p.endpoint.as_deref().is_some_and(|e| !host_matches(e, host));
+                if foreign_program || foreign_destination {
+                    let why = match (foreign_program, foreign_destination) {
+                        (true, true) => {
+                            "a program that does not own the store, to a destination the store does not name"
+                        }
+                        (true, false) => "a program that does not own the store",
+                        _ => "a destination the store does not name",
+                    };
+                    let key = format!("prov|{}|{}|{destination}", sender.root(), c.fingerprint);
+                    if let Some(count) = self.dedup(key, now) {
+                        let mut f = base(
+                            FindingKind::StoredTokenMisuse,
+                            "high",
+                            vec!["T1550.001", "T1528"],
+                            format!(
+                                "token from {} sent by {why} ({} → {destination})",
+                                p.path, sender.executable
+                            ),
+                        );
+                        f.store = Some(p);
+                        f.fingerprint = Some(c.fingerprint.clone());
+                        f.count = count;
+                        out.push(f);
+                    }
+                }
+            }
+            // 3. Reuse: the same fingerprint from another user, session or lineage.
+            let sites = self.uses.entry(c.fingerprint.clone()).or_default();
+            let prior = sites
+                .iter()
+                .find(|u| {
+                    u.party.uid != sender.uid
+                        || u.party.login_user() != sender.login_user()
+                        || u.party.sessionid != sender.sessionid
+                })
+                .map(|u| u.party.clone());
+            if sites.len() < 64 {
+                sites.push(UseSite { at: now, party: sender.clone() });
+            }
+            if let Some(prior) = prior {
+                let key = format!("reuse|{}|{}|{}", c.fingerprint, prior.login_user(), sender.login_user());
+                if let Some(count) = self.dedup(key, now) {
+                    let mut f = base(
+                        FindingKind::TokenReuse,
+                        "high",
+                        vec!["T1550.001"],
+                        format!(
+                            "the same {} was used by uid {} (session {:?}) and uid {} (session {:?})",
+                            c.kind, prior.uid, prior.sessionid, sender.uid, sender.sessionid
+                        ),
+                    );
+                    f.other = Some(prior);
+                    f.fingerprint = Some(c.fingerprint.clone());
+                    f.count = count;
+                    out.push(f);
+                }
+            }
+            // 4. Weak credentials (hygiene findings, low severity).
+            let weak = if c
+                .jwt
+                .as_ref()
+                .is_some_and(|j| j.lifetime_s.is_some_and(|l| l > self.cfg.jwt_max_lifetime_s))
+            {
+                Some("a JWT living longer than the configured limit")
+            } else if c.key_id.as_deref().is_some_and(|k| k.starts_with("AKIA")) {
+                Some("a request signed with a long-term AWS access key (AKIA), not a temporary one")
+            } else if matches!(c.kind, "bearer" | "jwt") && !c.bound && self.sensitive.is_match(host) {
+                Some("an unbound bearer token sent to a sensitive destination")
+            } else {
+                None
+            };
+            if let Some(what) = weak {
+                let key = format!("weak|{}|{}", c.fingerprint, host);
+                if let Some(count) = self.dedup(key, now) {
+                    let mut f = base(
+                        FindingKind::WeakCredential,
+                        "low",
+                        vec!["T1550.001"],
+                        format!("{what} ({host})"),
+                    );
+                    f.fingerprint = Some(c.fingerprint.clone());
+                    f.count = count;
+                    out.push(f);
+                }
+            }
+        }
+        self.counters.findings += out.len() as u64;
+        out
+    }
+}

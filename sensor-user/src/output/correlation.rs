@@ -1,0 +1,84 @@
+//! ECS alerts for correlated findings.
+
+use serde_json::{Value, json};
+
+use super::ecs::{EcsBuilder, id, process_fields, threat_for, tw_process};
+use crate::{
+    decode::Task,
+    detect::correlate::{Finding, FindingKind, Party},
+    process::{Ancestor, Process},
+};
+
+fn party(p: &Party) -> Value {
+    json!({"pid": p.pid, "entity_id": p.entity_id, "executable": p.executable, "user": {"id": id(p.uid)},
+           "loginuid": p.loginuid, "sessionid": p.sessionid})
+}
+
+fn score(severity: &str) -> u8 {
+    match severity {
+        "low" => 21,
+        "medium" => 47,
+        "high" => 73,
+        _ => 99,
+    }
+}
+
+impl EcsBuilder {
+    /// An alert for a correlated finding, with the sender as `process`.
+    pub fn finding(
+        &mut self,
+        ts_boot_ns: u64,
+        task: &Task,
+        p: &Process,
+        ancestry: &[Ancestor],
+        f: &Finding,
+    ) -> Value {
+        let ts = self.clock.to_system(ts_boot_ns);
+        let (action, rule_id, name) = match f.kind {
+            FindingKind::Exfiltration => (
+                "credential-exfiltration",
+                "tw-correlate-exfiltration",
+                "Credential store read, then sent out by the same lineage",
+            ),
+            FindingKind::StoredTokenMisuse => (
+                "stored-token-misuse",
+                "tw-correlate-provenance",
+                "Stored token sent by a foreign program or to a foreign destination",
+            ),
+            FindingKind::TokenReuse => {
+                ("token-reuse", "tw-correlate-reuse", "Same token used by two users or sessions")
+            }
+            FindingKind::WeakCredential => {
+                ("weak-credential", "tw-correlate-weak-credential", "Long-lived or unbound credential in use")
+            }
+        };
+        let mut d = self.base(ts, "alert", &["intrusion_detection", "network"], &["info"], action);
+        d["event"]["severity"] = json!(score(f.severity));
+        d["event"]["risk_score"] = json!(score(f.severity));
+        d.insert("rule".into(), json!({"id": rule_id, "name": name, "ruleset": "tokenwarden-correlation"}));
+        let techniques: Vec<String> = f.techniques.iter().map(|t| t.to_string()).collect();
+        d.insert("threat".into(), threat_for(&techniques));
+        d.insert("message".into(), json!(f.reason));
+        d.insert("process".into(), process_fields(p, task, ancestry));
+        d.insert("user".into(), json!({"id": id(task.uid)}));
+        if !f.destination.is_empty() {
+            d.insert("destination".into(), json!({"address": f.destination}));
+        }
+        d.insert(
+            "tokenwarden".into(),
+            json!({
+                "severity": f.severity,
+                "process": tw_process(p, task, ancestry),
+                "correlation": {
+                    "count": f.count,
+                    "sender": party(&f.sender),
+                    "other": f.other.as_ref().map(party),
+                    "store": f.store.as_ref().map(|s| json!({"path": s.path, "owner_uid": s.owner_uid, "rule_id": s.rule_id,
+                                                             "kind": s.kind, "endpoint": s.endpoint})),
+                    "fingerprint": f.fingerprint,
+                },
+            }),
+        );
+        Value::Object(d)
+    }
+}
