@@ -206,6 +206,34 @@ impl Drop for Sensor {
     }
 }
 
+/// A copy of a real program placed at an allowlisted path for a test, removed on drop
+/// (even when the test fails). A file already there that is not a copy of `src` is left
+/// alone and used as is.
+pub struct Planted {
+    pub path: PathBuf,
+    ours: bool,
+}
+
+impl Planted {
+    pub fn new(src: &str, dst: &str) -> Planted {
+        let path = PathBuf::from(dst);
+        let same = std::fs::read(&path).ok() == std::fs::read(src).ok();
+        let ours = !path.exists() || same;
+        if ours {
+            std::fs::copy(src, &path).unwrap_or_else(|e| panic!("plant {dst}: {e}"));
+        }
+        Planted { path, ours }
+    }
+}
+
+impl Drop for Planted {
+    fn drop(&mut self) {
+        if self.ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 pub fn is_action(d: &Value, action: &str) -> bool {
     d["event"]["action"] == action
 }

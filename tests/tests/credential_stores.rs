@@ -5,7 +5,7 @@ use std::{os::unix::fs::MetadataExt as _, process::Command, time::Duration};
 
 use serde_json::Value;
 use tests::{
-    Sensor, TempDir, is_action, is_alert, kernel_counter, kernel_tests_enabled, sh, users::TestUser,
+    Planted, Sensor, TempDir, is_action, is_alert, kernel_counter, kernel_tests_enabled, sh, users::TestUser,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -169,11 +169,8 @@ fn allowlisted_program_does_not_alert_but_cat_does() {
     let Some(f) = fixture("allow", &["--emit-events"]) else { return };
     let kube = f.user.write_file(".kube/config", "apiVersion: v1\nkind: Config\n");
     // A program at the allowlisted path (the default pack allows kubectl for kube config).
-    let kubectl = std::path::Path::new("/usr/local/bin/kubectl");
-    let planted = !kubectl.exists();
-    if planted {
-        std::fs::copy("/usr/bin/cat", kubectl).expect("plant kubectl");
-    }
+    let planted = Planted::new("/usr/bin/cat", "/usr/local/bin/kubectl");
+    let kubectl = planted.path.as_path();
     let (_, allowed_pid) = read_as(&f.user, &format!("{} {}", kubectl.display(), kube.display()));
     let (_, cat_pid) = read_as(&f.user, &format!("cat {}", kube.display()));
     let cat_alert = alert_for_pid(&f.sensor, cat_pid);
@@ -186,9 +183,6 @@ fn allowlisted_program_does_not_alert_but_cat_does() {
     });
     assert_eq!(seen["file"]["path"], kube.display().to_string());
     let docs = f.sensor.stop();
-    if planted {
-        let _ = std::fs::remove_file(kubectl);
-    }
     assert!(
         !docs.iter().any(|d| is_alert(d) && d["process"]["pid"] == allowed_pid),
         "allowlisted kubectl must not alert"

