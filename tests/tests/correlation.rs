@@ -177,3 +177,132 @@ fn one_token_used_by_two_users_is_reuse() {
     let all: String = docs.iter().map(Value::to_string).collect();
     assert!(!all.contains(token));
 }
+
+#[test]
+fn oauth_grants_device_code_flows_and_new_scopes() {
+    if !kernel_tests_enabled("oauth") {
+        return;
+    }
+    let user = TestUser::create("oauth");
+    let srv = http_server();
+    let secret = "clientsecret-0123456789abcdefghij";
+    let sensor = Sensor::start(&[]);
+    let post = |path: &str, body: &str| {
+        run_as(&user, &format!("curl -s -d '{body}' http://127.0.0.1:{}{path} -o /dev/null", srv.1));
+    };
+    post(
+        "/oauth2/token",
+        &format!("grant_type=client_credentials&client_id=app1&client_secret={secret}&scope=read"),
+    );
+    post(
+        "/oauth2/token",
+        &format!("grant_type=client_credentials&client_id=app1&client_secret={secret}&scope=read"),
+    );
+    post(
+        "/oauth2/token",
+        &format!("grant_type=client_credentials&client_id=app1&client_secret={secret}&scope=read%20admin"),
+    );
+    post("/oauth2/v2.0/devicecode", "client_id=app2&scope=offline_access");
+    let ev = sensor.wait_for("oauth event", WAIT, |d| is_action(d, "oauth-activity"));
+    assert_eq!(ev["tokenwarden"]["oauth"]["grant_type"], "client_credentials");
+    assert_eq!(ev["tokenwarden"]["oauth"]["client_id"], "app1");
+    assert_eq!(ev["url"]["domain"], "127.0.0.1");
+    sensor.wait_for("device code alert", WAIT, |d| {
+        is_action(d, "device-code-flow") && d["event"]["kind"] == "alert"
+    });
+    sensor.wait_for("scope drift", WAIT, |d| {
+        is_action(d, "new-oauth-scope")
+            && d["tokenwarden"]["oauth"]["scopes"] == serde_json::json!(["read", "admin"])
+    });
+    let docs = sensor.stop();
+    let drift: Vec<&Value> = findings(&docs, "new-oauth-scope")
+        .into_iter()
+        .filter(|d| d["tokenwarden"]["oauth"]["client_id"] == "app1")
+        .collect();
+    assert_eq!(drift.len(), 2, "first scope set and the drift, not the repeat");
+    let all: String = docs.iter().map(Value::to_string).collect();
+    assert!(!all.contains(secret), "client secret never appears");
+}
+
+#[test]
+fn refresh_grant_with_a_stored_token_by_a_non_owner_is_caught() {
+    if !kernel_tests_enabled("refresh") {
+        return;
+    }
+    let user = TestUser::create("refr");
+    let srv = http_server();
+    let rt = "1//0grefreshtoken-abcdefghijklmnopqrstuvwxyz";
+    user.write_file(
+        ".config/gcloud/application_default_credentials.json",
+        &format!(r#"{{"client_id":"x.apps.googleusercontent.com","client_secret":"d-FL95Q19q7MQmFpd7hHD0Ty","refresh_token":"{rt}","type":"authorized_user"}}"#),
+    );
+    let sensor = Sensor::start(&["--correlation-window", "1"]);
+    run_as(&user, "cat .config/gcloud/application_default_credentials.json > /dev/null");
+    std::thread::sleep(Duration::from_secs(2));
+    run_as(
+        &user,
+        &format!(
+            "curl -s -d 'grant_type=refresh_token&client_id=x&refresh_token={rt}' http://127.0.0.1:{}/token -o /dev/null",
+            srv.1
+        ),
+    );
+    let d = sensor.wait_for("stored refresh token misuse", WAIT, |d| is_action(d, "stored-token-misuse"));
+    let c = &d["tokenwarden"]["correlation"];
+    assert_eq!(c["store"]["kind"], "refresh_token");
+    assert_eq!(c["store"]["rule_id"], "cred-gcloud");
+    let docs = sensor.stop();
+    assert!(docs.iter().any(
+        |d| is_action(d, "oauth-activity") && d["tokenwarden"]["oauth"]["grant_type"] == "refresh_token"
+    ));
+    let all: String = docs.iter().map(Value::to_string).collect();
+    assert!(!all.contains(rt));
+}
+
+#[test]
+fn long_lived_long_term_and_unbound_credentials_are_low_findings() {
+    if !kernel_tests_enabled("weak") {
+        return;
+    }
+    let srv = http_server();
+    let sensor = Sensor::start(&["--sensitive-destination", "127.0.0.1"]);
+    let b64 = |s: &str| base64_url(s.as_bytes());
+    let long =
+        format!("{}.{}.c2ln", b64(r#"{"alg":"RS256"}"#), b64(r#"{"sub":"svc","iat":1000,"exp":90000}"#));
+    let curl = |hdr: &str, path: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-H", hdr, &format!("http://127.0.0.1:{}{path}", srv.1)])
+            .status()
+            .expect("curl");
+        assert!(out.success());
+    };
+    curl(&format!("Authorization: Bearer {long}"), "/long");
+    curl(
+        "Authorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20261204/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00ff",
+        "/akia",
+    );
+    curl("Authorization: Bearer opaque-admin-token-0123456789", "/admin");
+    for (what, needle) in [
+        ("long-lived JWT", "JWT living longer"),
+        ("AKIA", "long-term AWS access key"),
+        ("unbound", "unbound bearer token"),
+    ] {
+        let d = sensor.wait_for(what, WAIT, |d| {
+            is_action(d, "weak-credential") && d["message"].as_str().is_some_and(|m| m.contains(needle))
+        });
+        assert_eq!(d["event"]["severity"], 21, "low severity");
+        assert_eq!(d["tokenwarden"]["severity"], "low");
+    }
+    sensor.stop();
+}
+
+fn base64_url(b: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, x)| acc | (u32::from(*x) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}

@@ -49,6 +49,7 @@ fn check_alert(d: &Value, user: &TestUser, sh_pid: u32, reader_exe: &str, store:
     let ino = std::fs::metadata(store).expect("store").ino();
     assert_eq!(d["file"]["inode"], ino.to_string(), "real inode in {d}");
     assert!(d["event"]["severity"].as_u64().is_some_and(|s| s > 0));
+    assert_eq!(d["tokenwarden"]["cross_user"], false, "the owner reading their own store");
     assert!(d["host"]["name"].as_str().is_some_and(|h| !h.is_empty()));
     assert!(d["@timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
 }
@@ -159,6 +160,8 @@ fn symlink_hardlink_bind_mount_and_mount_namespace_are_resolved() {
             && d["process"]["executable"] == "/usr/bin/cat"
     });
     assert_eq!(d["file"]["path"], format!("{}/credentials", mnt.display()), "path in the namespace: {d}");
+    assert_eq!(d["tokenwarden"]["cross_user"], true, "root reading another user's store");
+    assert_eq!(d["event"]["severity"], 99, "one level above the rule's high");
     assert!(subtechniques(&d).contains(&"T1552.001".to_string()));
     assert_eq!(d["file"]["inode"], std::fs::metadata(&f.store).expect("store").ino().to_string());
     f.sensor.stop();

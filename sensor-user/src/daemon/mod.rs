@@ -89,6 +89,7 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     let mut tls_libs = tls.scan(&mut probes)?;
     tls_libs.extend(tls.check_executables(&mut probes, &table.executables())?);
     let mut pipe = Pipeline {
+        consents: Default::default(),
         correlator: Correlator::new(opts.correlation.clone(), Fingerprinter::new(&opts.fingerprint_key)),
         new_executables: Vec::new(),
         egress: Egress::new(Fingerprinter::new(&opts.fingerprint_key)),

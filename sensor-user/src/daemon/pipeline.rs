@@ -8,8 +8,11 @@ use tracing::warn;
 
 use crate::{
     decode::{self, Endpoint, Event, Task},
-    detect::correlate::{Correlator, Party, Provenance, parsers::host_of},
     detect::{Detector, egress::Egress},
+    detect::{
+        correlate::{Correlator, Party, Provenance, parsers::host_of},
+        oauth,
+    },
     output::{EcsBuilder, Sink},
     probes::stats::KernelStats,
     process::ProcessTable,
@@ -31,6 +34,7 @@ pub struct Counters {
     pub reloads_ok: u64,
     pub connect: u64,
     pub dns: u64,
+    pub oauth: u64,
     pub data: u64,
     pub credential_uses: u64,
     pub reloads_failed: u64,
@@ -53,6 +57,7 @@ fn party(p: &Process, t: &Task, anc: &[Ancestor]) -> Party {
 
 pub struct Pipeline {
     pub correlator: Correlator,
+    pub consents: oauth::ConsentTracker,
     /// Executables seen at exec, to inspect for a statically linked TLS library.
     pub new_executables: Vec<String>,
     pub egress: Egress,
@@ -139,6 +144,9 @@ impl Pipeline {
                             self.counters.credential_uses += 1;
                             self.write(&doc);
                         }
+                        if let Some(a) = oauth::detect(&u.request) {
+                            self.oauth(&d, &p, &anc, &a);
+                        }
                         let host = host_of(&u.request.host);
                         let destination = match &u.destination {
                             Some(Endpoint::Ip { addr, port }) => format!("{addr}:{port}"),
@@ -202,6 +210,37 @@ impl Pipeline {
         }
     }
 
+    /// Reports OAuth activity, and alerts on device-code flows and new scope sets.
+    fn oauth(&mut self, d: &decode::Data, p: &Process, anc: &[Ancestor], a: &oauth::OAuthActivity) {
+        self.counters.oauth += 1;
+        let doc = self.ecs.oauth(d.ts_boot_ns, &d.task, p, anc, a, None);
+        self.write(&doc);
+        if a.is_device_code() {
+            let reason = format!("device-code OAuth flow started on this server by {}", p.executable);
+            let doc = self.ecs.oauth(
+                d.ts_boot_ns,
+                &d.task,
+                p,
+                anc,
+                a,
+                Some(("device-code-flow", "medium", reason)),
+            );
+            self.counters.alerts += 1;
+            self.write(&doc);
+        }
+        if let Some(n) = self.consents.observe(a) {
+            let severity = if n.last_hour > 3 { "medium" } else { "low" };
+            let reason = format!(
+                "OAuth client {} asked for a scope set not seen before on this host: {} ({} new in the last hour)",
+                n.client_id, n.scopes, n.last_hour
+            );
+            let doc =
+                self.ecs.oauth(d.ts_boot_ns, &d.task, p, anc, a, Some(("new-oauth-scope", severity, reason)));
+            self.counters.alerts += 1;
+            self.write(&doc);
+        }
+    }
+
     pub fn write(&mut self, doc: &Value) {
         if let Err(e) = self.sink.write_doc(doc) {
             self.counters.output_errors += 1;
@@ -241,6 +280,7 @@ impl Pipeline {
                 "rule_reloads": c.reloads_ok,
                 "connect": c.connect,
                 "dns_queries": c.dns,
+                "oauth_requests": c.oauth,
                 "request_heads": c.data,
                 "credential_uses": c.credential_uses,
                 "http_requests": self.egress.counters.requests,

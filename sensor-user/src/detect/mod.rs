@@ -5,6 +5,7 @@ pub mod correlate;
 pub mod credentials;
 pub mod egress;
 pub mod engine;
+pub mod oauth;
 pub mod rules;
 pub mod stores;
 

@@ -5,7 +5,10 @@ use serde_json::{Value, json};
 use super::ecs::{EcsBuilder, id, process_fields, threat_for, tw_process};
 use crate::{
     decode::Task,
-    detect::correlate::{Finding, FindingKind, Party},
+    detect::{
+        correlate::{Finding, FindingKind, Party, parsers::host_of},
+        oauth::OAuthActivity,
+    },
     process::{Ancestor, Process},
 };
 
@@ -77,6 +80,47 @@ impl EcsBuilder {
                                                              "kind": s.kind, "endpoint": s.endpoint})),
                     "fingerprint": f.fingerprint,
                 },
+            }),
+        );
+        Value::Object(d)
+    }
+}
+
+impl EcsBuilder {
+    /// An OAuth grant, authorization or device-code request (`event`), or an alert about
+    /// one when `alert` is `Some((action, severity, reason))`.
+    pub fn oauth(
+        &mut self,
+        ts_boot_ns: u64,
+        task: &Task,
+        p: &Process,
+        ancestry: &[Ancestor],
+        a: &OAuthActivity,
+        alert: Option<(&str, &str, String)>,
+    ) -> Value {
+        let ts = self.clock.to_system(ts_boot_ns);
+        let (kind, action) =
+            alert.as_ref().map_or(("event", "oauth-activity"), |(act, _, _)| ("alert", *act));
+        let mut d = self.base(ts, kind, &["authentication", "network"], &["info"], action);
+        if let Some((act, severity, reason)) = &alert {
+            d["event"]["severity"] = json!(score(severity));
+            d.insert("rule".into(), json!({"id": format!("tw-oauth-{act}"), "name": reason, "ruleset": "tokenwarden-correlation"}));
+            d.insert("threat".into(), threat_for(&["T1528".to_string()]));
+            d.insert("message".into(), json!(reason));
+        }
+        let host = a.endpoint.split('/').next().unwrap_or_default();
+        d.insert(
+            "url".into(),
+            json!({"domain": host_of(host), "path": a.endpoint.strip_prefix(host).unwrap_or_default()}),
+        );
+        d.insert("process".into(), process_fields(p, task, ancestry));
+        d.insert("user".into(), json!({"id": id(task.uid)}));
+        d.insert(
+            "tokenwarden".into(),
+            json!({
+                "process": tw_process(p, task, ancestry),
+                "oauth": {"kind": a.kind, "grant_type": a.grant_type, "client_id": a.client_id, "scopes": a.scopes, "endpoint": a.endpoint},
+                "severity": alert.as_ref().map(|(_, s, _)| *s),
             }),
         );
         Value::Object(d)

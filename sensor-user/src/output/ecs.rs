@@ -227,8 +227,12 @@ impl EcsBuilder {
             &["access", "info"],
             "credential-store-opened",
         );
-        d["event"]["severity"] = json!(rule.severity.ecs_score());
-        d["event"]["risk_score"] = json!(rule.severity.ecs_score());
+        // Someone else's store (by real uid or by login session): one level more severe.
+        let login_user = o.task.loginuid.unwrap_or(o.task.uid);
+        let cross_user = o.task.uid != o.owner_uid || login_user != o.owner_uid;
+        let severity = if cross_user { rule.severity.raised() } else { rule.severity };
+        d["event"]["severity"] = json!(severity.ecs_score());
+        d["event"]["risk_score"] = json!(severity.ecs_score());
         d.insert(
             "rule".into(),
             json!({
@@ -241,7 +245,8 @@ impl EcsBuilder {
         d.insert("threat".into(), threat_for(&rule.techniques));
         d.insert("tags".into(), json!(rule.tags));
         self.fill_open(&mut d, o, p, ancestry, m);
-        d["tokenwarden"]["severity"] = json!(rule.severity.as_str());
+        d["tokenwarden"]["severity"] = json!(severity.as_str());
+        d["tokenwarden"]["cross_user"] = json!(cross_user);
         let mut doc = Value::Object(d);
         let message = rule.render_output(&|f| field_text(&doc, f));
         doc["message"] = json!(message);

@@ -31,6 +31,15 @@ impl Severity {
         }
     }
 
+    /// One level more severe (critical stays critical).
+    pub fn raised(self) -> Self {
+        match self {
+            Self::Low => Self::Medium,
+            Self::Medium => Self::High,
+            Self::High | Self::Critical => Self::Critical,
+        }
+    }
+
     pub fn ecs_score(&self) -> u8 {
         match self {
             Self::Low => 21,
