@@ -110,9 +110,9 @@ fn stored_token_sent_after_the_window_is_caught_by_provenance() {
     assert_eq!(c["store"]["rule_id"], "cred-kube-config");
     assert_eq!(c["store"]["owner_uid"], user.uid);
     assert_eq!(d["process"]["executable"], "/usr/bin/curl");
+    let all = sensor.all_output();
     let docs = sensor.stop();
     assert!(findings(&docs, "credential-exfiltration").is_empty(), "the read was outside the 1 s window");
-    let all: String = docs.iter().map(Value::to_string).collect();
     assert!(!all.contains(token), "the stored token never appears");
 }
 
@@ -173,8 +173,8 @@ fn one_token_used_by_two_users_is_reuse() {
     let c = &d["tokenwarden"]["correlation"];
     assert_eq!(c["other"]["user"]["id"], alice.uid.to_string());
     assert_eq!(c["sender"]["user"]["id"], bob.uid.to_string());
-    let docs = sensor.stop();
-    let all: String = docs.iter().map(Value::to_string).collect();
+    let all = sensor.all_output();
+    sensor.stop();
     assert!(!all.contains(token));
 }
 
@@ -214,13 +214,13 @@ fn oauth_grants_device_code_flows_and_new_scopes() {
         is_action(d, "new-oauth-scope")
             && d["tokenwarden"]["oauth"]["scopes"] == serde_json::json!(["read", "admin"])
     });
+    let all = sensor.all_output();
     let docs = sensor.stop();
     let drift: Vec<&Value> = findings(&docs, "new-oauth-scope")
         .into_iter()
         .filter(|d| d["tokenwarden"]["oauth"]["client_id"] == "app1")
         .collect();
     assert_eq!(drift.len(), 2, "first scope set and the drift, not the repeat");
-    let all: String = docs.iter().map(Value::to_string).collect();
     assert!(!all.contains(secret), "client secret never appears");
 }
 
@@ -250,11 +250,11 @@ fn refresh_grant_with_a_stored_token_by_a_non_owner_is_caught() {
     let c = &d["tokenwarden"]["correlation"];
     assert_eq!(c["store"]["kind"], "refresh_token");
     assert_eq!(c["store"]["rule_id"], "cred-gcloud");
+    let all = sensor.all_output();
     let docs = sensor.stop();
     assert!(docs.iter().any(
         |d| is_action(d, "oauth-activity") && d["tokenwarden"]["oauth"]["grant_type"] == "refresh_token"
     ));
-    let all: String = docs.iter().map(Value::to_string).collect();
     assert!(!all.contains(rt));
 }
 

@@ -384,3 +384,7 @@ impl Correlator {
         out
     }
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;
