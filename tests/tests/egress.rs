@@ -15,7 +15,7 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
-use tests::{Sensor, TempDir, is_action, kernel_tests_enabled, sh};
+use tests::{Sensor, Serial, TempDir, is_action, kernel_tests_enabled, sh};
 
 const WAIT: Duration = Duration::from_secs(20);
 const KEY: &[u8] = b"fleet-key-for-tests";
@@ -99,12 +99,11 @@ fn fingerprint(secret: &str) -> String {
 struct Env {
     dir: TempDir,
     sensor: Sensor,
+    _serial: Serial,
 }
 
 fn env(tag: &str) -> Option<Env> {
-    if !kernel_tests_enabled(tag) {
-        return None;
-    }
+    let serial = kernel_tests_enabled(tag)?;
     let dir = TempDir::new(tag);
     sh(&format!(
         "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -keyout {d}/key.pem -out {d}/cert.pem 2>/dev/null",
@@ -114,7 +113,7 @@ fn env(tag: &str) -> Option<Env> {
     std::fs::write(&key, KEY).expect("key");
     let sensor = Sensor::start(&["--fingerprint-key-file", &key.display().to_string()]);
     sensor.wait_for("sensor-started", WAIT, |d| is_action(d, "sensor-started"));
-    Some(Env { dir, sensor })
+    Some(Env { dir, sensor, _serial: serial })
 }
 
 fn use_of<'a>(docs: &'a [Value], path: &str) -> Option<&'a Value> {
@@ -218,9 +217,7 @@ fn bearer_jwts_from_real_clients_are_fingerprinted_never_leaked() {
 
 #[test]
 fn a_process_that_loads_libssl_later_is_covered() {
-    if !kernel_tests_enabled("dlopen") {
-        return;
-    }
+    let Some(_serial) = kernel_tests_enabled("dlopen") else { return };
     let dir = TempDir::new("dlopen");
     sh(&format!(
         "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -keyout {d}/key.pem -out {d}/cert.pem 2>/dev/null",
@@ -345,9 +342,7 @@ fn statically_linked_openssl_binaries_are_attached() {
 
 #[test]
 fn connections_dns_names_and_unix_sockets_are_reported() {
-    if !kernel_tests_enabled("connect") {
-        return;
-    }
+    let Some(_serial) = kernel_tests_enabled("connect") else { return };
     let dir = TempDir::new("connect");
     let plain = python_server(dir.path(), false);
     let unix_path = dir.path().join("agent.sock");

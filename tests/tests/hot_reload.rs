@@ -28,9 +28,7 @@ fn alerts_for(sensor: &Sensor, path: &str) -> usize {
 
 #[test]
 fn valid_reload_changes_detection_and_invalid_reload_keeps_old_rules() {
-    if !kernel_tests_enabled("hot_reload") {
-        return;
-    }
+    let Some(_serial) = kernel_tests_enabled("hot_reload") else { return };
     let dir = TempDir::new("reload");
     let rules_dir = dir.path().join("rules.d");
     std::fs::create_dir_all(&rules_dir).expect("mkdir");

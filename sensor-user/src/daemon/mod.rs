@@ -90,6 +90,7 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     tls_libs.extend(tls.check_executables(&mut probes, &table.executables())?);
     let mut pipe = Pipeline {
         consents: Default::default(),
+        first_alerts: Default::default(),
         correlator: Correlator::new(opts.correlation.clone(), Fingerprinter::new(&opts.fingerprint_key)),
         new_executables: Vec::new(),
         egress: Egress::new(Fingerprinter::new(&opts.fingerprint_key)),
@@ -173,6 +174,7 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
                     state(&mut pipe, doc);
                 }
                 pipe.table.expire(Instant::now());
+                pipe.flush_correlation_summaries();
                 maint_rounds += 1;
                 let exes = std::mem::take(&mut pipe.new_executables);
                 for exe in tls.check_executables(&mut probes, &exes)? {

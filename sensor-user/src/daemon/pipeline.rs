@@ -57,6 +57,9 @@ fn party(p: &Process, t: &Task, anc: &[Ancestor]) -> Party {
 
 pub struct Pipeline {
     pub correlator: Correlator,
+    /// The first alert of each deduplicated finding, re-sent with its count when its
+    /// window ends with repeats.
+    pub first_alerts: std::collections::HashMap<String, Value>,
     pub consents: oauth::ConsentTracker,
     /// Executables seen at exec, to inspect for a statically linked TLS library.
     pub new_executables: Vec<String>,
@@ -165,6 +168,10 @@ impl Pipeline {
                             let doc = self.ecs.finding(d.ts_boot_ns, &d.task, &p, &anc, f);
                             self.counters.alerts += 1;
                             self.write(&doc);
+                            if self.first_alerts.len() > 10_000 {
+                                self.first_alerts.clear();
+                            }
+                            self.first_alerts.insert(f.key.clone(), doc);
                         }
                     }
                 }
@@ -239,6 +246,24 @@ impl Pipeline {
             self.counters.alerts += 1;
             self.write(&doc);
         }
+    }
+
+    /// Re-sends deduplicated alerts whose window ended with repeats, with the total count.
+    pub fn flush_correlation_summaries(&mut self) {
+        let summaries = self.correlator.take_summaries();
+        if summaries.is_empty() {
+            return;
+        }
+        for (key, count) in summaries {
+            if let Some(mut doc) = self.first_alerts.remove(&key) {
+                self.ecs.restamp(&mut doc);
+                doc["tokenwarden"]["correlation"]["count"] = serde_json::json!(count);
+                doc["tokenwarden"]["correlation"]["summary"] = serde_json::json!(true);
+                self.counters.alerts += 1;
+                self.write(&doc);
+            }
+        }
+        self.flush();
     }
 
     pub fn write(&mut self, doc: &Value) {

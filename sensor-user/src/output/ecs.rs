@@ -173,6 +173,14 @@ impl EcsBuilder {
         Self { host, instance_id, seq: 0, clock: BootClock::now() }
     }
 
+    /// Gives a re-sent document a new sequence number, id and timestamp.
+    pub fn restamp(&mut self, doc: &mut Value) {
+        self.seq += 1;
+        doc["@timestamp"] = json!(rfc3339(SystemTime::now()));
+        doc["event"]["sequence"] = json!(self.seq);
+        doc["event"]["id"] = json!(format!("{}-{}", self.instance_id, self.seq));
+    }
+
     pub fn instance_id(&self) -> &str {
         &self.instance_id
     }

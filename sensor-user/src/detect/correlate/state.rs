@@ -74,6 +74,8 @@ pub struct Finding {
     pub destination: String,
     /// Times the same finding was seen in its dedup window (this one included).
     pub count: u64,
+    /// Dedup key: lineage + store or token + destination.
+    pub key: String,
 }
 
 struct Read {
@@ -107,6 +109,8 @@ pub struct Correlator {
     reads: VecDeque<Read>,
     uses: HashMap<String, Vec<UseSite>>,
     dedup: HashMap<String, (Instant, u64)>,
+    /// Deduplicated findings whose window ended with repeats: (key, total count).
+    summaries: Vec<(String, u64)>,
     sensitive: GlobSet,
     pub counters: CorrelationCounters,
 }
@@ -143,6 +147,7 @@ impl Correlator {
             reads: VecDeque::new(),
             uses: HashMap::new(),
             dedup: HashMap::new(),
+            summaries: Vec::new(),
             counters: CorrelationCounters::default(),
         }
     }
@@ -236,7 +241,20 @@ impl Correlator {
             v.retain(|u| now.duration_since(u.at) <= rw);
             !v.is_empty()
         });
-        self.dedup.retain(|_, (t, _)| now.duration_since(*t) <= w);
+        let summaries = &mut self.summaries;
+        self.dedup.retain(|k, (t, n)| {
+            let live = now.duration_since(*t) <= w;
+            if !live && *n > 1 {
+                summaries.push((k.clone(), *n));
+            }
+            live
+        });
+    }
+
+    /// Findings that repeated within their window, once the window is over: (key, count).
+    pub fn take_summaries(&mut self) -> Vec<(String, u64)> {
+        self.expire(Instant::now());
+        std::mem::take(&mut self.summaries)
     }
 
     /// An outbound request by `sender` to `host`/`destination`, with its credentials.
@@ -262,18 +280,22 @@ impl Correlator {
             fingerprint: None,
             destination: destination.to_string(),
             count: 1,
+            key: String::new(),
         };
         // 1. Exfiltration: a related process read a store within the window.
-        let hits: Vec<(Party, Provenance)> = self
-            .reads
-            .iter()
-            .filter(|r| related(&r.reader, sender))
-            .filter(|r| !r.store.endpoint.as_deref().is_some_and(|e| host_matches(e, host)))
-            .map(|r| (r.reader.clone(), r.store.clone()))
-            .collect();
+        // One finding per store per request: the latest related read of it.
+        let mut hits: Vec<(Party, Provenance)> = Vec::new();
+        for r in self.reads.iter().rev() {
+            if related(&r.reader, sender)
+                && !r.store.endpoint.as_deref().is_some_and(|e| host_matches(e, host))
+                && !hits.iter().any(|(_, s)| s.path == r.store.path)
+            {
+                hits.push((r.reader.clone(), r.store.clone()));
+            }
+        }
         for (reader, store) in hits {
             let key = format!("exfil|{}|{}|{destination}", sender.root(), store.path);
-            if let Some(count) = self.dedup(key, now) {
+            if let Some(count) = self.dedup(key.clone(), now) {
                 let mut f = base(
                     FindingKind::Exfiltration,
                     "high",
@@ -286,6 +308,7 @@ impl Correlator {
                 f.other = Some(reader);
                 f.store = Some(store);
                 f.count = count;
+                f.key = key.clone();
                 out.push(f);
             }
         }
@@ -303,7 +326,7 @@ impl Correlator {
                         _ => "a destination the store does not name",
                     };
                     let key = format!("prov|{}|{}|{destination}", sender.root(), c.fingerprint);
-                    if let Some(count) = self.dedup(key, now) {
+                    if let Some(count) = self.dedup(key.clone(), now) {
                         let mut f = base(
                             FindingKind::StoredTokenMisuse,
                             "high",
@@ -316,6 +339,7 @@ impl Correlator {
                         f.store = Some(p);
                         f.fingerprint = Some(c.fingerprint.clone());
                         f.count = count;
+                        f.key = key.clone();
                         out.push(f);
                     }
                 }
@@ -335,7 +359,7 @@ impl Correlator {
             }
             if let Some(prior) = prior {
                 let key = format!("reuse|{}|{}|{}", c.fingerprint, prior.login_user(), sender.login_user());
-                if let Some(count) = self.dedup(key, now) {
+                if let Some(count) = self.dedup(key.clone(), now) {
                     let mut f = base(
                         FindingKind::TokenReuse,
                         "high",
@@ -348,6 +372,7 @@ impl Correlator {
                     f.other = Some(prior);
                     f.fingerprint = Some(c.fingerprint.clone());
                     f.count = count;
+                    f.key = key.clone();
                     out.push(f);
                 }
             }
@@ -367,7 +392,7 @@ impl Correlator {
             };
             if let Some(what) = weak {
                 let key = format!("weak|{}|{}", c.fingerprint, host);
-                if let Some(count) = self.dedup(key, now) {
+                if let Some(count) = self.dedup(key.clone(), now) {
                     let mut f = base(
                         FindingKind::WeakCredential,
                         "low",
@@ -376,6 +401,7 @@ impl Correlator {
                     );
                     f.fingerprint = Some(c.fingerprint.clone());
                     f.count = count;
+                    f.key = key.clone();
                     out.push(f);
                 }
             }

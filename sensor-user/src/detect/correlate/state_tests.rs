@@ -145,3 +145,19 @@ fn index_is_bounded() {
     assert!(c.counters.index_evictions >= 2);
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+#[test]
+fn repeats_become_a_summary_when_the_window_ends() {
+    let mut c = Correlator::new(
+        CorrelationConfig { window: Duration::from_millis(50), ..CorrelationConfig::default() },
+        Fingerprinter::new(b"k"),
+    );
+    c.on_store_open(store("/x/.netrc"), "/nonexistent", party(2, 1000, "e1", &["e1"]));
+    let sender = party(3, 1000, "e1", &["e1"]);
+    let first = c.on_request(&sender, &[], "h", "d", &never);
+    assert_eq!(first.len(), 1);
+    assert!(c.on_request(&sender, &[], "h", "d", &never).is_empty());
+    assert!(c.take_summaries().is_empty(), "window still open");
+    std::thread::sleep(Duration::from_millis(80));
+    assert_eq!(c.take_summaries(), vec![(first[0].key.clone(), 2)]);
+}
