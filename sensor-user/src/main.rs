@@ -58,6 +58,9 @@ enum Command {
         /// Seconds within which one token used by two users or sessions is reuse.
         #[arg(long, default_value_t = 3600)]
         reuse_window: u64,
+        /// Stored-credential fingerprints kept for provenance, at most (oldest evicted).
+        #[arg(long, default_value_t = 100_000)]
+        max_stored_fingerprints: usize,
         /// Destination host glob where an unbound bearer token is a finding (repeatable).
         #[arg(long = "sensitive-destination", value_name = "GLOB")]
         sensitive_destinations: Vec<String>,
@@ -189,6 +192,7 @@ fn main() -> ExitCode {
             jwt_max_lifetime,
             correlation_window,
             reuse_window,
+            max_stored_fingerprints,
             sensitive_destinations,
         } => {
             let set = match load_rules(&rules) {
@@ -219,7 +223,7 @@ fn main() -> ExitCode {
                 correlation: tokenwarden::detect::correlate::CorrelationConfig {
                     window: Duration::from_secs(correlation_window),
                     reuse_window: Duration::from_secs(reuse_window),
-                    max_index: 100_000,
+                    max_index: max_stored_fingerprints,
                     sensitive_destinations,
                     jwt_max_lifetime_s: jwt_max_lifetime,
                 },

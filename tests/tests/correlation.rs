@@ -105,6 +105,7 @@ fn stored_token_sent_after_the_window_is_caught_by_provenance() {
     assert!(c["store"]["path"].as_str().is_some_and(|p| p.ends_with("/.kube/config")), "{d}");
     assert_eq!(c["store"]["rule_id"], "cred-kube-config");
     assert_eq!(c["store"]["owner_uid"], user.uid);
+    assert_eq!(c["other"]["executable"], "/usr/bin/grep", "names who read the store");
     assert_eq!(d["process"]["executable"], "/usr/bin/curl");
     let all = sensor.all_output();
     let docs = sensor.stop();

@@ -193,6 +193,7 @@ impl Pipeline {
                         kind: "store",
                         endpoint: None,
                         owner_programs: rule.allowed_executables.clone(),
+                        last_reader: None,
                     };
                     // Read it through the opener's root: right in any mount namespace.
                     let via_root = format!("/proc/{}/root{}", o.task.tgid, o.path.path);

@@ -45,6 +45,8 @@ pub struct Provenance {
     pub endpoint: Option<String>,
     /// The store's owning programs (the rule's allowed executables).
     pub owner_programs: Vec<String>,
+    /// The last process that opened the store.
+    pub last_reader: Option<Box<Party>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +166,9 @@ impl Correlator {
     /// `read_path` is where the sensor can read it (through the opener's root).
     pub fn on_store_open(&mut self, mut store: Provenance, read_path: &str, reader: Party) {
         self.index_store(&store, read_path);
+        for p in self.index.values_mut().filter(|p| p.path == store.path) {
+            p.last_reader = Some(Box::new(reader.clone()));
+        }
         if store.endpoint.is_none() {
             // The endpoint the store itself names (kubeconfig server, netrc machine, AWS).
             store.endpoint =
@@ -336,6 +341,7 @@ impl Correlator {
                                 p.path, sender.executable
                             ),
                         );
+                        f.other = p.last_reader.as_deref().cloned();
                         f.store = Some(p);
                         f.fingerprint = Some(c.fingerprint.clone());
                         f.count = count;

@@ -37,6 +37,7 @@ fn store(path: &str) -> Provenance {
         kind: "store",
         endpoint: None,
         owner_programs: Vec::new(),
+        last_reader: None,
     }
 }
 
@@ -104,11 +105,9 @@ fn provenance_checks_program_and_destination() {
         "owner to its server"
     );
     let f = c.on_request(&other, &[cred(&fp, "bearer")], "evil.example", "6.6.6.6:443", &owner);
-    assert!(
-        f.iter().any(
-            |f| f.kind == FindingKind::StoredTokenMisuse && f.store.as_ref().is_some_and(|s| s.path == p)
-        )
-    );
+    let misuse = f.iter().find(|f| f.kind == FindingKind::StoredTokenMisuse).expect("misuse");
+    assert_eq!(misuse.store.as_ref().map(|s| s.path.as_str()), Some(p.as_str()));
+    assert_eq!(misuse.other.as_ref().map(|r| r.pid), Some(2), "names who read the store");
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
