@@ -6,6 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use super::credentials::url_decode;
 use crate::decode::http::HttpRequest;
 
 /// What a request does in OAuth terms.
@@ -25,30 +26,6 @@ impl OAuthActivity {
         self.kind == "device_authorization"
             || self.grant_type.as_deref().is_some_and(|g| g.ends_with("device_code"))
     }
-}
-
-fn url_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => match b
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())
-            {
-                Some(v) => {
-                    out.push(v);
-                    i += 2;
-                }
-                None => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn params(s: &str) -> HashMap<String, String> {

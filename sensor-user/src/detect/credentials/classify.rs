@@ -106,7 +106,8 @@ impl Found<'_> {
     }
 }
 
-fn url_decode(s: &str) -> String {
+/// Percent-decodes a query or form value (`+` is a space); invalid escapes stay as they are.
+pub fn url_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

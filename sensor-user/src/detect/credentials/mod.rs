@@ -5,6 +5,6 @@ mod classify;
 pub mod fingerprint;
 pub mod jwt;
 
-pub use classify::{Credential, classify, redact_query};
+pub use classify::{Credential, classify, redact_query, url_decode};
 pub use fingerprint::Fingerprinter;
 pub use jwt::JwtInfo;
