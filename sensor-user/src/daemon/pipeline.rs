@@ -11,8 +11,9 @@ use crate::{
     detect::{Detector, egress::Egress},
     detect::{
         correlate::{Correlator, Party, Provenance, parsers::host_of},
-        oauth,
+        oauth, session,
     },
+    output::session::target_fields,
     output::{EcsBuilder, Sink},
     probes::stats::KernelStats,
     process::ProcessTable,
@@ -112,6 +113,13 @@ impl Pipeline {
             Event::Connect(c) => {
                 self.counters.connect += 1;
                 self.egress.on_connect(&c);
+                if let Some(h) = session::agent_hijack(&c, &self.table) {
+                    let p = self.table.resolve(&c.task).clone();
+                    let anc = self.table.ancestry(p.pid);
+                    let doc = self.ecs.agent_hijack(&c, &p, &anc, &h);
+                    self.counters.alerts += 1;
+                    self.write(&doc);
+                }
                 if self.emit_events {
                     let p = self.table.resolve(&c.task).clone();
                     let anc = self.table.ancestry(p.pid);
@@ -203,7 +211,10 @@ impl Pipeline {
                 }
                 for &r in &m.rules {
                     let Some(rule) = self.detector.rules.rules().get(r) else { continue };
-                    let doc = self.ecs.open_alert(rule, &o, &p, &anc, &m);
+                    let mut doc = self.ecs.open_alert(rule, &o, &p, &anc, &m);
+                    if let Some(pid) = session::proc_target(&o.path.path) {
+                        doc["tokenwarden"]["target"] = target_fields(pid, self.table.get(pid));
+                    }
                     self.counters.alerts += 1;
                     self.write(&doc);
                 }

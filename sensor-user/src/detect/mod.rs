@@ -7,6 +7,7 @@ pub mod egress;
 pub mod engine;
 pub mod oauth;
 pub mod rules;
+pub mod session;
 pub mod stores;
 
 pub use engine::{Detector, OpenMatch};

@@ -5,6 +5,7 @@ pub mod attack;
 pub mod correlation;
 pub mod ecs;
 pub mod network;
+pub mod session;
 pub mod sink;
 pub mod time;
 

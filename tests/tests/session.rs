@@ -1,0 +1,102 @@
+//! Jump-host session theft (issue 6, partial): another user's ssh-agent, process
+//! environment and memory, and Kerberos ccache, with real programs and real users.
+
+use std::{process::Command, time::Duration};
+
+use tests::{Sensor, is_action, is_alert, kernel_tests_enabled, sh, users::TestUser};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Starts an ssh-agent as `user` with a real key added; returns (socket, agent pid).
+fn agent(user: &TestUser) -> (String, u32) {
+    let out = user
+        .sh("eval $(ssh-agent -s) >/dev/null; ssh-keygen -q -t ed25519 -N '' -f ./id_test; ssh-add -q ./id_test; echo $SSH_AUTH_SOCK $SSH_AGENT_PID")
+        .output()
+        .expect("ssh-agent");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.split_whitespace();
+    (it.next().expect("socket").to_string(), it.next().expect("pid").parse().expect("pid"))
+}
+
+#[test]
+fn using_another_users_ssh_agent_alerts_the_owners_own_use_does_not() {
+    let Some(_serial) = kernel_tests_enabled("agent") else { return };
+    let alice = TestUser::create("aa");
+    let bob = TestUser::create("ab");
+    let (a_sock, a_pid) = agent(&alice);
+    let (b_sock, b_pid) = agent(&bob);
+    let sensor = Sensor::start(&[]);
+    for (u, sock) in [(&alice, &a_sock), (&bob, &b_sock)] {
+        let out = u.sh(&format!("SSH_AUTH_SOCK={sock} ssh-add -l")).output().expect("ssh-add");
+        assert!(out.status.success(), "owner lists own keys");
+    }
+    let out = Command::new("ssh-add").arg("-l").env("SSH_AUTH_SOCK", &a_sock).output().expect("root ssh-add");
+    assert!(out.status.success(), "root can use alice's agent: that is the theft");
+    let d = sensor.wait_for("hijack", WAIT, |d| is_action(d, "ssh-agent-hijack"));
+    assert_eq!(d["tokenwarden"]["target"]["socket"], a_sock.as_str());
+    assert_eq!(d["tokenwarden"]["target"]["owner_uid"], alice.uid);
+    assert_eq!(d["process"]["executable"], "/usr/bin/ssh-add");
+    assert_eq!(d["process"]["user"]["id"], "0");
+    let subs = d["threat"]["technique"]["subtechnique"]["id"].as_array().expect("subtechniques");
+    assert!(subs.iter().any(|t| t == "T1563.001"));
+    let docs = sensor.stop();
+    let hijacks: Vec<_> = docs.iter().filter(|d| is_action(d, "ssh-agent-hijack")).collect();
+    assert_eq!(hijacks.len(), 1, "the owners' own use raised nothing: {hijacks:?}");
+    sh(&format!("kill {a_pid} {b_pid} || true"));
+}
+
+#[test]
+fn reading_another_users_process_environment_and_memory_alerts() {
+    let Some(_serial) = kernel_tests_enabled("procscrape") else { return };
+    let alice = TestUser::create("pe");
+    let token = "ghp_Zq3vW8xYt2LmN9pQr4sTu7vWx0yZa1bC2dE3";
+    let out = alice
+        .sh(&format!("GITHUB_TOKEN={token} setsid sleep 60 >/dev/null 2>&1 & echo $!"))
+        .output()
+        .expect("victim");
+    let victim: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("pid");
+    std::thread::sleep(Duration::from_millis(200));
+    let sensor = Sensor::start(&[]);
+    // Alice reading her own process: nothing.
+    let own = alice.sh(&format!("cat /proc/{victim}/environ > /dev/null")).output().expect("own read");
+    assert!(own.status.success());
+    // Root scraping it.
+    sh(&format!(
+        "python3 -c \"open('/proc/{victim}/environ','rb').read(); open('/proc/{victim}/mem','rb')\""
+    ));
+    let env = sensor
+        .wait_for("environ alert", WAIT, |d| is_alert(d) && d["rule"]["id"] == "proc-environ-other-user");
+    assert_eq!(env["tokenwarden"]["target"]["pid"], victim);
+    assert_eq!(env["tokenwarden"]["target"]["executable"], "/usr/bin/sleep");
+    assert_eq!(env["tokenwarden"]["target"]["user"]["id"], alice.uid.to_string());
+    let mem = sensor.wait_for("mem alert", WAIT, |d| is_alert(d) && d["rule"]["id"] == "proc-mem-other-user");
+    assert_eq!(mem["tokenwarden"]["target"]["pid"], victim);
+    let all = sensor.all_output();
+    let docs = sensor.stop();
+    assert!(
+        !docs.iter().any(|d| is_alert(d) && d["process"]["user"]["id"] == alice.uid.to_string()),
+        "alice reading her own process is not an alert"
+    );
+    assert!(!all.contains(token), "the scraped token never appears");
+    sh(&format!("kill {victim} || true"));
+}
+
+#[test]
+fn root_reading_another_users_kerberos_ccache_alerts() {
+    let Some(_serial) = kernel_tests_enabled("krb5") else { return };
+    let alice = TestUser::create("kc");
+    let ccache = format!("/tmp/krb5cc_{}", alice.uid);
+    let made = alice.sh(&format!("umask 077; printf 'ticket' > {ccache}")).output().expect("ccache");
+    assert!(made.status.success());
+    let sensor = Sensor::start(&[]);
+    sh(&format!("cat {ccache} > /dev/null"));
+    let d = sensor.wait_for("ccache alert", WAIT, |d| is_alert(d) && d["file"]["path"] == ccache.as_str());
+    assert_eq!(d["rule"]["id"], "cred-kerberos");
+    let subs = d["threat"]["technique"]["subtechnique"]["id"].as_array().expect("subtechniques");
+    assert!(subs.iter().any(|t| t == "T1558.005"));
+    assert_eq!(d["tokenwarden"]["cross_user"], true);
+    assert_eq!(d["process"]["executable"], "/usr/bin/cat");
+    sensor.stop();
+    let _ = std::fs::remove_file(&ccache);
+}
