@@ -74,8 +74,9 @@ fn reading_another_users_process_environment_and_memory_alerts() {
     assert_eq!(mem["tokenwarden"]["target"]["pid"], victim);
     let all = sensor.all_output();
     let docs = sensor.stop();
+    let alice_uid = alice.uid.to_string();
     assert!(
-        !docs.iter().any(|d| is_alert(d) && d["process"]["user"]["id"] == alice.uid.to_string()),
+        !docs.iter().any(|d| is_alert(d) && d["process"]["user"]["id"].as_str() == Some(alice_uid.as_str())),
         "alice reading her own process is not an alert"
     );
     assert!(!all.contains(token), "the scraped token never appears");
