@@ -7,6 +7,12 @@ pub const EVENT_EXIT: u32 = 3;
 pub const EVENT_OPEN: u32 = 4;
 pub const EVENT_CONNECT: u32 = 5;
 pub const EVENT_DATA: u32 = 6;
+pub const EVENT_TRACE: u32 = 7;
+
+/// `TraceEvent::syscall`.
+pub const TRACE_PTRACE: u32 = 1;
+pub const TRACE_VM_READV: u32 = 2;
+pub const TRACE_VM_WRITEV: u32 = 3;
 
 /// Bytes of an outbound request head copied by the kernel.
 pub const DATA_CAP: usize = 4096;
@@ -202,6 +208,19 @@ pub struct DataEvent {
     /// Bytes valid in `data`.
     pub captured: u32,
     pub data: [u8; DATA_CAP],
+}
+
+/// `ptrace` attach/seize or `process_vm_readv`/`writev` against another process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TraceEvent {
+    pub header: EventHeader,
+    /// `TRACE_*`.
+    pub syscall: u32,
+    /// The ptrace request (0 for process_vm_*).
+    pub request: u32,
+    pub target_pid: u32,
+    pub _pad0: u32,
 }
 
 #[cfg(feature = "user")]

@@ -22,7 +22,9 @@ pub const STAT_DROP_CONNECT: u32 = 14;
 pub const STAT_DATA_EMITTED: u32 = 15;
 pub const STAT_DATA_NOT_REQUEST: u32 = 16;
 pub const STAT_DROP_DATA: u32 = 17;
-pub const STAT_COUNT: u32 = 18;
+pub const STAT_TRACE_EMITTED: u32 = 18;
+pub const STAT_DROP_TRACE: u32 = 19;
+pub const STAT_COUNT: u32 = 20;
 
 /// Names of the counters, in index order, as reported by the daemon.
 pub const STAT_NAMES: [&str; STAT_COUNT as usize] = [
@@ -44,4 +46,6 @@ pub const STAT_NAMES: [&str; STAT_COUNT as usize] = [
     "data_emitted",
     "data_not_request",
     "ringbuf_drop_data",
+    "trace_emitted",
+    "ringbuf_drop_trace",
 ];

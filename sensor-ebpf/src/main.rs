@@ -17,6 +17,8 @@ mod path;
 mod process;
 #[cfg(target_arch = "bpf")]
 mod task;
+#[cfg(target_arch = "bpf")]
+mod trace;
 
 #[cfg(target_arch = "bpf")]
 #[panic_handler]

@@ -101,3 +101,51 @@ fn root_reading_another_users_kerberos_ccache_alerts() {
     sensor.stop();
     let _ = std::fs::remove_file(&ccache);
 }
+
+const TRACER: &str = r#"
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+pid = int(sys.argv[1])
+libc.ptrace(16, pid, 0, 0)            # PTRACE_ATTACH
+libc.ptrace(17, pid, 0, 0)            # PTRACE_DETACH
+start = int(open(f"/proc/{pid}/maps").readline().split("-")[0], 16)
+class IOV(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+buf = ctypes.create_string_buffer(8)
+local, remote = IOV(ctypes.addressof(buf), 8), IOV(start, 8)
+libc.process_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+"#;
+
+#[test]
+fn ptrace_and_process_vm_readv_on_another_users_process_alert() {
+    let Some(_serial) = kernel_tests_enabled("ptrace") else { return };
+    let alice = TestUser::create("pt");
+    let out = alice.sh("setsid sleep 60 >/dev/null 2>&1 & echo $!").output().expect("victim");
+    let victim: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("pid");
+    let script = std::env::temp_dir().join(format!("tw-tracer-{}.py", std::process::id()));
+    std::fs::write(&script, TRACER).expect("tracer");
+    sh(&format!("chmod 644 {}", script.display()));
+    let sensor = Sensor::start(&[]);
+    // Alice on her own process: not an alert (Yama may refuse; the intent is the same user's).
+    let _ = alice.sh(&format!("python3 {} {victim}", script.display())).output().expect("own");
+    sh(&format!("python3 {} {victim}", script.display()));
+    for what in ["ptrace(PTRACE_ATTACH)", "process_vm_readv"] {
+        let d = sensor.wait_for(what, WAIT, |d| {
+            is_action(d, "process-memory-access") && d["tokenwarden"]["syscall"] == what
+        });
+        assert_eq!(d["tokenwarden"]["target"]["pid"], victim);
+        assert_eq!(d["tokenwarden"]["target"]["executable"], "/usr/bin/sleep");
+        assert_eq!(d["process"]["user"]["id"], "0");
+        let subs = d["threat"]["technique"]["subtechnique"]["id"].as_array().expect("subtechniques");
+        assert!(subs.iter().any(|t| t == "T1003.007") && subs.iter().any(|t| t == "T1055.008"));
+    }
+    let docs = sensor.stop();
+    let alice_uid = alice.uid.to_string();
+    assert!(
+        !docs.iter().any(|d| is_action(d, "process-memory-access")
+            && d["process"]["user"]["id"].as_str() == Some(alice_uid.as_str())),
+        "same-user debugging is not an alert"
+    );
+    let _ = std::fs::remove_file(&script);
+    sh(&format!("kill {victim} || true"));
+}

@@ -110,6 +110,20 @@ impl Pipeline {
                 self.table.on_exit(&x);
                 self.egress.on_exit(x.task.tgid);
             }
+            Event::Trace(t) => {
+                let p = self.table.resolve(&t.task).clone();
+                let target = self.table.get(t.target_pid).cloned();
+                let caller_login = t.task.loginuid.unwrap_or(t.task.uid);
+                let foreign = target
+                    .as_ref()
+                    .is_none_or(|g| g.uid != t.task.uid || g.loginuid.unwrap_or(g.uid) != caller_login);
+                if foreign {
+                    let anc = self.table.ancestry(p.pid);
+                    let doc = self.ecs.memory_access(&t, &p, &anc, target.as_ref());
+                    self.counters.alerts += 1;
+                    self.write(&doc);
+                }
+            }
             Event::Connect(c) => {
                 self.counters.connect += 1;
                 self.egress.on_connect(&c);

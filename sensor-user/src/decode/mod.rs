@@ -9,7 +9,8 @@ use std::mem::size_of;
 
 use sensor_common::{
     ARGS_LEN, ConnectEvent, DATA_CAP, DataEvent, EVENT_CONNECT, EVENT_DATA, EVENT_EXEC, EVENT_EXIT,
-    EVENT_FORK, EVENT_OPEN, EventHeader, ExecEvent, ExitEvent, ForkEvent, OpenEvent, TaskInfo,
+    EVENT_FORK, EVENT_OPEN, EVENT_TRACE, EventHeader, ExecEvent, ExitEvent, ForkEvent, OpenEvent, TaskInfo,
+    TraceEvent,
 };
 
 pub use path::{KernelPath, cstr_lossy};
@@ -115,9 +116,21 @@ pub struct Data {
     pub bytes: Vec<u8>,
 }
 
+/// `ptrace` attach/seize or `process_vm_readv`/`writev` against another process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trace {
+    pub task: Task,
+    pub ts_boot_ns: u64,
+    /// `sensor_common::TRACE_*`.
+    pub syscall: u32,
+    pub request: u32,
+    pub target_pid: u32,
+}
+
 /// A decoded kernel record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    Trace(Trace),
     Exec(Exec),
     Fork(Fork),
     Exit(Exit),
@@ -135,6 +148,7 @@ impl Event {
             Event::Open(_) => "open",
             Event::Connect(_) => "connect",
             Event::Data(_) => "data",
+            Event::Trace(_) => "trace",
         }
     }
 }
@@ -268,6 +282,16 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
                 conn: e.conn,
                 len: e.len,
                 bytes: e.data[..n].to_vec(),
+            }))
+        }
+        EVENT_TRACE => {
+            let e: TraceEvent = read_record(buf, hdr.kind)?;
+            Ok(Event::Trace(Trace {
+                task: task(&e.header.task),
+                ts_boot_ns: e.header.ts_boot_ns,
+                syscall: e.syscall,
+                request: e.request,
+                target_pid: e.target_pid,
             }))
         }
         other => Err(DecodeError::UnknownKind(other)),

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::ecs::{EcsBuilder, id, process_fields, threat_for, tw_process};
 use crate::{
-    decode::Connect,
+    decode::{Connect, Trace},
     detect::session::AgentHijack,
     process::{Ancestor, Process},
 };
@@ -38,6 +38,51 @@ pub fn target_fields(pid: u32, target: Option<&Process>) -> Value {
 }
 
 impl EcsBuilder {
+    /// `ptrace` attach or `process_vm_*` against a process of another user or session.
+    pub fn memory_access(
+        &mut self,
+        t: &Trace,
+        p: &Process,
+        ancestry: &[Ancestor],
+        target: Option<&Process>,
+    ) -> Value {
+        let ts = self.clock.to_system(t.ts_boot_ns);
+        let target_v = target_fields(t.target_pid, target);
+        let high_value = target_v["high_value"] == true;
+        let (score, label) = if high_value { (99, "critical") } else { (73, "high") };
+        let what = match t.syscall {
+            sensor_common::TRACE_PTRACE if t.request == 0x4206 => "ptrace(PTRACE_SEIZE)",
+            sensor_common::TRACE_PTRACE => "ptrace(PTRACE_ATTACH)",
+            sensor_common::TRACE_VM_READV => "process_vm_readv",
+            _ => "process_vm_writev",
+        };
+        let mut d =
+            self.base(ts, "alert", &["intrusion_detection", "process"], &["access"], "process-memory-access");
+        d["event"]["severity"] = json!(score);
+        d["event"]["risk_score"] = json!(score);
+        d.insert(
+            "rule".into(),
+            json!({"id": "tw-session-memory-access", "name": "Another user's process memory accessed", "ruleset": "tokenwarden-session"}),
+        );
+        d.insert("threat".into(), threat_for(&["T1003.007".to_string(), "T1055.008".to_string()]));
+        d.insert(
+            "message".into(),
+            json!(format!(
+                "{} used {what} on pid {} ({})",
+                p.executable,
+                t.target_pid,
+                target_v["executable"].as_str().unwrap_or("?")
+            )),
+        );
+        d.insert("process".into(), process_fields(p, &t.task, ancestry));
+        d.insert("user".into(), json!({"id": id(t.task.uid)}));
+        d.insert(
+            "tokenwarden".into(),
+            json!({"severity": label, "process": tw_process(p, &t.task, ancestry), "target": target_v, "syscall": what}),
+        );
+        Value::Object(d)
+    }
+
     /// A process connected to another user's or session's ssh-agent.
     pub fn agent_hijack(
         &mut self,

@@ -18,6 +18,9 @@ pub const OPEN_TRACEPOINTS: [&str; 4] =
 /// Socket-only syscalls: connections and plaintext request heads.
 pub const NET_TRACEPOINTS: [&str; 4] =
     ["sys_enter_connect", "sys_exit_connect", "sys_enter_sendto", "sys_enter_sendmsg"];
+/// Cross-process memory access.
+pub const TRACE_TRACEPOINTS: [&str; 3] =
+    ["sys_enter_ptrace", "sys_enter_process_vm_readv", "sys_enter_process_vm_writev"];
 /// Typed scheduler tracepoints for the process table.
 pub const PROCESS_TRACEPOINTS: [&str; 3] = ["sched_process_exec", "sched_process_fork", "sched_process_exit"];
 
@@ -95,7 +98,7 @@ impl Probes {
             let prog: &mut UProbe = program(&mut ebpf, name)?;
             prog.load().map_err(|source| ProbeError::Program { name: name.into(), source })?;
         }
-        for name in OPEN_TRACEPOINTS.iter().chain(NET_TRACEPOINTS.iter()) {
+        for name in OPEN_TRACEPOINTS.iter().chain(NET_TRACEPOINTS.iter()).chain(TRACE_TRACEPOINTS.iter()) {
             let name = *name;
             let prog: &mut TracePoint = program(&mut ebpf, name)?;
             let wrap = |source| ProbeError::Program { name: name.into(), source };
