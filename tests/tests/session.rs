@@ -149,3 +149,82 @@ fn ptrace_and_process_vm_readv_on_another_users_process_alert() {
     let _ = std::fs::remove_file(&script);
     sh(&format!("kill {victim} || true"));
 }
+
+/// A real sshd on a loopback port, with PAM (pam_loginuid sets the audit session).
+struct Sshd(std::process::Child);
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn alerts_carry_the_ssh_login_session_and_client_address() {
+    let Some(_serial) = kernel_tests_enabled("sshd") else { return };
+    let alice = TestUser::create("ss");
+    alice.write_file(".aws/credentials", "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n");
+    let dir = tests::TempDir::new("sshd");
+    let d = dir.path().display().to_string();
+    sh(&format!(
+        "ssh-keygen -q -t ed25519 -N '' -f {d}/host && ssh-keygen -q -t ed25519 -N '' -f {d}/client"
+    ));
+    let public = std::fs::read_to_string(format!("{d}/client.pub")).expect("client key");
+    alice.write_file(".ssh/authorized_keys", &public);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    std::fs::write(
+        format!("{d}/sshd_config"),
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host\nPidFile {d}/sshd.pid\nUsePAM yes\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nAuthorizedKeysFile .ssh/authorized_keys\nLogLevel ERROR\n"
+        ),
+    )
+    .expect("config");
+    sh("mkdir -p /run/sshd");
+    let _sshd = Sshd(
+        Command::new("/usr/sbin/sshd")
+            .args(["-D", "-f", &format!("{d}/sshd_config"), "-E", &format!("{d}/sshd.log")])
+            .spawn()
+            .expect("sshd"),
+    );
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sensor = Sensor::start(&[]);
+    let out = Command::new("ssh")
+        .args(["-i", &format!("{d}/client"), "-p", &port.to_string()])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+        ])
+        .arg(format!("{}@127.0.0.1", alice.name))
+        .arg("cat ~/.aws/credentials > /dev/null; sleep 1")
+        .output()
+        .expect("ssh");
+    assert!(
+        out.status.success(),
+        "ssh login: {} {}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(format!("{d}/sshd.log")).unwrap_or_default()
+    );
+    let a = sensor
+        .wait_for("alert over ssh", WAIT, |d| is_alert(d) && d["process"]["executable"] == "/usr/bin/cat");
+    let s = &a["tokenwarden"]["session"];
+    assert_eq!(s["loginuid"], alice.uid, "pam_loginuid set the login uid: {s}");
+    assert_eq!(s["user"], alice.name.as_str());
+    assert!(s["id"].as_u64().is_some(), "audit session id: {s}");
+    assert!(s["sshd"]["pid"].as_u64().is_some(), "the session's sshd: {s}");
+    assert_eq!(s["client"]["ip"], "127.0.0.1", "client address from sshd's socket: {s}");
+    assert!(s["client"]["port"].as_u64().is_some_and(|p| p > 0 && p != u64::from(port)));
+    assert_eq!(a["tokenwarden"]["process"]["loginuid"], alice.uid);
+    sensor.stop();
+}

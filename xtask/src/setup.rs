@@ -30,6 +30,7 @@ const PACKAGES: &[&str] = &[
     "gcc",
     "python3",
     "openssh-client",
+    "openssh-server",
     "util-linux",
     "passwd",
     "coreutils",

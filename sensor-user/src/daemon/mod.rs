@@ -90,6 +90,7 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     tls_libs.extend(tls.check_executables(&mut probes, &table.executables())?);
     let mut pipe = Pipeline {
         consents: Default::default(),
+        sessions: Default::default(),
         first_alerts: Default::default(),
         correlator: Correlator::new(opts.correlation.clone(), Fingerprinter::new(&opts.fingerprint_key)),
         new_executables: Vec::new(),

@@ -57,6 +57,7 @@ fn party(p: &Process, t: &Task, anc: &[Ancestor]) -> Party {
 }
 
 pub struct Pipeline {
+    pub sessions: crate::process::session::Sessions,
     pub correlator: Correlator,
     /// The first alert of each deduplicated finding, re-sent with its count when its
     /// window ends with repeats.
@@ -293,6 +294,23 @@ impl Pipeline {
     }
 
     pub fn write(&mut self, doc: &Value) {
+        // Every document about a process says which login session it belongs to.
+        let pid = doc["process"]["pid"].as_u64().map(|p| p as u32);
+        if let Some(pid) = pid
+            && doc["tokenwarden"]["session"].is_null()
+        {
+            let loginuid = doc["tokenwarden"]["process"]["loginuid"].as_u64().map(|v| v as u32);
+            let sessionid = doc["tokenwarden"]["process"]["sessionid"].as_u64().map(|v| v as u32);
+            if let Some(s) = self.sessions.describe(&self.table, pid, loginuid, sessionid) {
+                let mut doc = doc.clone();
+                doc["tokenwarden"]["session"] = s;
+                return self.write_raw(&doc);
+            }
+        }
+        self.write_raw(doc)
+    }
+
+    fn write_raw(&mut self, doc: &Value) {
         if let Err(e) = self.sink.write_doc(doc) {
             self.counters.output_errors += 1;
             warn!("output: {e}");

@@ -3,6 +3,7 @@
 
 pub mod redact;
 mod seed;
+pub mod session;
 mod table;
 
 pub use seed::{boot_id, seed_from_procfs};
