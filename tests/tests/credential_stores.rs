@@ -51,6 +51,14 @@ fn check_alert(d: &Value, user: &TestUser, sh_pid: u32, reader_exe: &str, store:
     assert_eq!(d["file"]["inode"], ino.to_string(), "real inode in {d}");
     assert!(d["event"]["severity"].as_u64().is_some_and(|s| s > 0));
     assert_eq!(d["tokenwarden"]["cross_user"], false, "the owner reading their own store");
+    // The test (root) became the user through setpriv: recorded on the lineage.
+    let changes = d["tokenwarden"]["process"]["privilege_changes"].as_array().expect("privilege changes");
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["from"]["uid"] == 0 && c["to"]["uid"] == user.uid && c["by"] == "/usr/bin/setpriv"),
+        "root → user via setpriv recorded: {changes:?}"
+    );
     assert!(d["host"]["name"].as_str().is_some_and(|h| !h.is_empty()));
     assert!(d["@timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
 }

@@ -125,6 +125,13 @@ pub(super) fn tw_process(p: &Process, t: &Task, ancestry: &[Ancestor]) -> Value 
         "loginuid": t.loginuid,
         "sessionid": t.sessionid,
         "seeded": p.seeded,
+        "privilege_changes": p.privilege_changes.iter().map(|c| json!({
+            "pid": c.pid,
+            "from": {"uid": c.from_uid, "euid": c.from_euid},
+            "to": {"uid": c.to_uid, "euid": c.to_euid},
+            "by": c.by,
+            "into": c.into,
+        })).collect::<Vec<_>>(),
         "ancestry": ancestry.iter().map(|a| json!({
             "pid": a.pid,
             "entity_id": a.entity_id,

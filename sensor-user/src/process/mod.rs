@@ -7,4 +7,4 @@ pub mod session;
 mod table;
 
 pub use seed::{boot_id, seed_from_procfs};
-pub use table::{Ancestor, Process, ProcessTable};
+pub use table::{Ancestor, PrivilegeChange, Process, ProcessTable};

@@ -56,6 +56,7 @@ pub fn seed_from_procfs(table: &mut ProcessTable) -> usize {
             entity_id: String::new(),
             exec_id: String::new(),
             seeded: true,
+            privilege_changes: Vec::new(),
         };
         table.insert(p);
         n += 1;

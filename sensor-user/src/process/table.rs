@@ -40,6 +40,33 @@ pub struct Process {
     pub exec_id: String,
     /// Came from procfs rather than from kernel events.
     pub seeded: bool,
+    /// Credential changes in this lineage (sudo, su, setuid), oldest first, inherited by
+    /// children: "alice became root, then…" stays one story.
+    pub privilege_changes: Vec<PrivilegeChange>,
+}
+
+/// One change of real or effective uid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivilegeChange {
+    pub pid: u32,
+    pub from_uid: u32,
+    pub from_euid: u32,
+    pub to_uid: u32,
+    pub to_euid: u32,
+    /// The program that held the old credentials (e.g. `setpriv`, `su`'s parent shell).
+    pub by: String,
+    /// The program running with the new ones (e.g. `sudo`, the shell `su` started).
+    pub into: String,
+}
+
+/// Changes kept per process, at most.
+const MAX_PRIVILEGE_CHANGES: usize = 16;
+
+fn record_change(list: &mut Vec<PrivilegeChange>, c: PrivilegeChange) {
+    if list.len() >= MAX_PRIVILEGE_CHANGES {
+        list.remove(0);
+    }
+    list.push(c);
 }
 
 /// One step of an ancestry chain.
@@ -147,6 +174,29 @@ impl ProcessTable {
             if e.executable.is_complete() { e.executable.path.clone() } else { e.filename.clone() };
         p.args = super::redact::redact_args(&e.args);
         p.exec_ts_boot_ns = e.ts_boot_ns;
+        // What ran before this exec: the same process (after fork), else its parent.
+        let before = if self.same_process(t.tgid, t.start_boottime_ns) {
+            self.procs.get(&t.tgid)
+        } else {
+            self.procs.get(&ppid)
+        };
+        if let Some(b) = before {
+            p.privilege_changes = b.privilege_changes.clone();
+            if (b.uid, b.euid) != (t.uid, t.euid) && b.uid != u32::MAX {
+                record_change(
+                    &mut p.privilege_changes,
+                    PrivilegeChange {
+                        pid: t.tgid,
+                        from_uid: b.uid,
+                        from_euid: b.euid,
+                        to_uid: t.uid,
+                        to_euid: t.euid,
+                        by: b.executable.clone(),
+                        into: p.executable.clone(),
+                    },
+                );
+            }
+        }
         self.insert(p);
     }
 
@@ -169,6 +219,19 @@ impl ProcessTable {
             self.insert(p);
         }
         let p = self.procs.get_mut(&t.tgid).expect("inserted above");
+        if (p.uid, p.euid) != (t.uid, t.euid) && p.uid != u32::MAX {
+            // setuid() without exec.
+            let c = PrivilegeChange {
+                pid: t.tgid,
+                from_uid: p.uid,
+                from_euid: p.euid,
+                to_uid: t.uid,
+                to_euid: t.euid,
+                by: p.executable.clone(),
+                into: p.executable.clone(),
+            };
+            record_change(&mut p.privilege_changes, c);
+        }
         p.uid = t.uid;
         p.gid = t.gid;
         p.euid = t.euid;
@@ -251,6 +314,7 @@ fn process_from_task(t: &Task, pid: u32, ppid: u32, start_ns: u64) -> Process {
         entity_id: String::new(),
         exec_id: String::new(),
         seeded: false,
+        privilege_changes: Vec::new(),
     }
 }
 

@@ -130,6 +130,36 @@ fn size_limit_evicts_oldest_exited() {
 }
 
 #[test]
+fn privilege_changes_are_recorded_and_inherited() {
+    let mut t = table();
+    t.on_exec(&exec(10, 1, 1_000_000_000, "/usr/bin/bash"));
+    t.on_fork(&Fork {
+        parent: task(10, 1, 1_000_000_000),
+        ts_boot_ns: 5,
+        child_tgid: 11,
+        child_start_boottime_ns: 2_000_000_000,
+    });
+    // The child execs sudo (setuid root): euid 0 from then on.
+    let mut sudo = exec(11, 10, 2_000_000_000, "/usr/bin/sudo");
+    sudo.task.euid = 0;
+    t.on_exec(&sudo);
+    let c = &t.get(11).expect("sudo").privilege_changes;
+    assert_eq!(c.len(), 1);
+    assert_eq!(
+        (c[0].from_euid, c[0].to_euid, c[0].by.as_str(), c[0].into.as_str()),
+        (1000, 0, "/usr/bin/bash", "/usr/bin/sudo")
+    );
+    // Its child inherits the story.
+    t.on_fork(&Fork {
+        parent: sudo.task.clone(),
+        ts_boot_ns: 6,
+        child_tgid: 12,
+        child_start_boottime_ns: 3_000_000_000,
+    });
+    assert_eq!(t.get(12).expect("child").privilege_changes.len(), 1);
+}
+
+#[test]
 fn ancestry_stops_on_loops() {
     let mut t = table();
     t.on_exec(&exec(10, 11, 1_000_000_000, "/a"));
