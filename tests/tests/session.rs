@@ -228,3 +228,37 @@ fn alerts_carry_the_ssh_login_session_and_client_address() {
     assert_eq!(a["tokenwarden"]["process"]["loginuid"], alice.uid);
     sensor.stop();
 }
+
+#[test]
+fn an_unexpected_program_on_the_kerberos_kcm_socket_alerts() {
+    let Some(_serial) = kernel_tests_enabled("kcm") else { return };
+    let socket = "/run/.heim_org.h5l.kcm-socket";
+    if std::path::Path::new(socket).exists() {
+        eprintln!("skipped: a real KCM socket exists at {socket}");
+        assert!(std::env::var("CI").is_err(), "CI machines have no KCM daemon");
+        return;
+    }
+    // A stand-in KCM listener, then a client that is not a Kerberos program.
+    let mut server = Command::new("python3")
+        .args(["-c", &format!("import socket,time\ns=socket.socket(socket.AF_UNIX); s.bind('{socket}'); s.listen(4)\nprint('up', flush=True)\ntime.sleep(30)")])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("listener");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("up");
+    let sensor = Sensor::start(&[]);
+    sh(&format!("python3 -c \"import socket; socket.socket(socket.AF_UNIX).connect('{socket}')\""));
+    let d = sensor.wait_for("kcm alert", WAIT, |d| is_action(d, "kerberos-kcm-access"));
+    assert_eq!(d["destination"]["address"], socket);
+    assert!(d["process"]["executable"].as_str().is_some_and(|e| e.contains("python3")));
+    let subs = d["threat"]["technique"]["subtechnique"]["id"].as_array().expect("subtechniques");
+    assert!(subs.iter().any(|t| t == "T1558.005"));
+    sensor.stop();
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_file(socket);
+}

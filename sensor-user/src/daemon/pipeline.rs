@@ -128,6 +128,16 @@ impl Pipeline {
             Event::Connect(c) => {
                 self.counters.connect += 1;
                 self.egress.on_connect(&c);
+                if let Endpoint::Unix(_) = c.endpoint {
+                    let exe = self.table.resolve(&c.task).executable.clone();
+                    if let Some(sock) = session::unexpected_kcm(&c, &exe) {
+                        let p = self.table.resolve(&c.task).clone();
+                        let anc = self.table.ancestry(p.pid);
+                        let doc = self.ecs.kcm_access(&c, &p, &anc, &sock);
+                        self.counters.alerts += 1;
+                        self.write(&doc);
+                    }
+                }
                 if let Some(h) = session::agent_hijack(&c, &self.table) {
                     let p = self.table.resolve(&c.task).clone();
                     let anc = self.table.ancestry(p.pid);

@@ -71,6 +71,32 @@ pub fn agent_hijack(c: &Connect, table: &ProcessTable) -> Option<AgentHijack> {
     Some(AgentHijack { socket: path.clone(), owner_uid, session_process, reason })
 }
 
+/// Kerberos KCM sockets (sssd-kcm, Heimdal kcm): credential caches served over a socket.
+const KCM_SOCKETS: &[&str] =
+    &["/run/.heim_org.h5l.kcm-socket", "/var/run/.heim_org.h5l.kcm-socket", "/run/sssd/kcm.socket"];
+
+/// Programs expected to talk to KCM: Kerberos tools, SSSD, and GSSAPI clients.
+const KCM_PROGRAMS: &[&str] = &[
+    "/usr/bin/kinit",
+    "/usr/bin/klist",
+    "/usr/bin/kdestroy",
+    "/usr/bin/kvno",
+    "/usr/bin/kswitch",
+    "/usr/bin/ssh",
+    "/usr/sbin/sshd",
+    "/usr/sbin/sssd",
+    "/usr/libexec/sssd/sssd_kcm",
+    "/usr/bin/smbclient",
+    "/usr/sbin/gssproxy",
+    "/usr/sbin/rpc.gssd",
+];
+
+/// A `connect` to a KCM socket by a program that is not expected to use Kerberos caches.
+pub fn unexpected_kcm(c: &Connect, executable: &str) -> Option<String> {
+    let Endpoint::Unix(path) = &c.endpoint else { return None };
+    (KCM_SOCKETS.contains(&path.as_str()) && !KCM_PROGRAMS.contains(&executable)).then(|| path.clone())
+}
+
 /// The pid in a `/proc/<pid>/…` path (not `self`/`thread-self`: those resolve to the opener).
 pub fn proc_target(path: &str) -> Option<u32> {
     path.strip_prefix("/proc/")?.split('/').next()?.parse().ok()

@@ -83,6 +83,29 @@ impl EcsBuilder {
         Value::Object(d)
     }
 
+    /// A program that has no business with Kerberos caches connected to the KCM socket.
+    pub fn kcm_access(&mut self, c: &Connect, p: &Process, ancestry: &[Ancestor], socket: &str) -> Value {
+        let ts = self.clock.to_system(c.ts_boot_ns);
+        let mut d =
+            self.base(ts, "alert", &["intrusion_detection", "session"], &["access"], "kerberos-kcm-access");
+        d["event"]["severity"] = json!(47);
+        d["event"]["risk_score"] = json!(47);
+        d.insert(
+            "rule".into(),
+            json!({"id": "tw-session-kcm-access", "name": "Kerberos KCM cache accessed by an unexpected program", "ruleset": "tokenwarden-session"}),
+        );
+        d.insert("threat".into(), threat_for(&["T1558.005".to_string()]));
+        d.insert(
+            "message".into(),
+            json!(format!("{} connected to the Kerberos KCM socket {socket}", p.executable)),
+        );
+        d.insert("destination".into(), json!({"address": socket}));
+        d.insert("process".into(), process_fields(p, &c.task, ancestry));
+        d.insert("user".into(), json!({"id": id(c.task.uid)}));
+        d.insert("tokenwarden".into(), json!({"severity": "medium", "process": tw_process(p, &c.task, ancestry), "target": {"socket": socket}}));
+        Value::Object(d)
+    }
+
     /// A process connected to another user's or session's ssh-agent.
     pub fn agent_hijack(
         &mut self,
