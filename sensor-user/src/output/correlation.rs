@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::ecs::{EcsBuilder, id, process_fields, threat_for, tw_process};
+use super::ecs::{EcsBuilder, id, process_fields, severity_score, threat_for, tw_process};
 use crate::{
     decode::Task,
     detect::{
@@ -15,15 +15,6 @@ use crate::{
 fn party(p: &Party) -> Value {
     json!({"pid": p.pid, "entity_id": p.entity_id, "executable": p.executable, "user": {"id": id(p.uid)},
            "loginuid": p.loginuid, "sessionid": p.sessionid})
-}
-
-fn score(severity: &str) -> u8 {
-    match severity {
-        "low" => 21,
-        "medium" => 47,
-        "high" => 73,
-        _ => 99,
-    }
 }
 
 impl EcsBuilder {
@@ -56,8 +47,8 @@ impl EcsBuilder {
             }
         };
         let mut d = self.base(ts, "alert", &["intrusion_detection", "network"], &["info"], action);
-        d["event"]["severity"] = json!(score(f.severity));
-        d["event"]["risk_score"] = json!(score(f.severity));
+        d["event"]["severity"] = json!(severity_score(f.severity));
+        d["event"]["risk_score"] = json!(severity_score(f.severity));
         d.insert("rule".into(), json!({"id": rule_id, "name": name, "ruleset": "tokenwarden-correlation"}));
         let techniques: Vec<String> = f.techniques.iter().map(|t| t.to_string()).collect();
         d.insert("threat".into(), threat_for(&techniques));
@@ -103,7 +94,7 @@ impl EcsBuilder {
             alert.as_ref().map_or(("event", "oauth-activity"), |(act, _, _)| ("alert", *act));
         let mut d = self.base(ts, kind, &["authentication", "network"], &["info"], action);
         if let Some((act, severity, reason)) = &alert {
-            d["event"]["severity"] = json!(score(severity));
+            d["event"]["severity"] = json!(severity_score(severity));
             d.insert("rule".into(), json!({"id": format!("tw-oauth-{act}"), "name": reason, "ruleset": "tokenwarden-correlation"}));
             d.insert("threat".into(), threat_for(&["T1528".to_string()]));
             d.insert("message".into(), json!(reason));

@@ -38,6 +38,16 @@ pub struct EcsBuilder {
     pub(super) clock: BootClock,
 }
 
+/// ECS `event.severity` for a severity label (the 21/47/73/99 scale).
+pub(super) fn severity_score(label: &str) -> u8 {
+    match label {
+        "low" => 21,
+        "medium" => 47,
+        "high" => 73,
+        _ => 99,
+    }
+}
+
 pub(super) fn id(v: u32) -> String {
     v.to_string()
 }

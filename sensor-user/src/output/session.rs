@@ -1,10 +1,10 @@
 //! ECS alerts for session theft on jump hosts.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::ecs::{EcsBuilder, id, process_fields, threat_for, tw_process};
+use super::ecs::{EcsBuilder, id, process_fields, severity_score, threat_for, tw_process};
 use crate::{
-    decode::{Connect, Trace},
+    decode::{Connect, Task, Trace},
     detect::session::AgentHijack,
     process::{Ancestor, Process},
 };
@@ -37,7 +37,50 @@ pub fn target_fields(pid: u32, target: Option<&Process>) -> Value {
     }
 }
 
+/// What every session alert states.
+struct Spec<'a> {
+    action: &'a str,
+    category: &'a str,
+    severity: &'a str,
+    rule_id: &'a str,
+    rule_name: &'a str,
+    techniques: &'a [&'a str],
+    message: String,
+}
+
 impl EcsBuilder {
+    /// The common part of a session alert; `extra` is merged into `tokenwarden`.
+    fn session_alert(
+        &mut self,
+        ts_boot_ns: u64,
+        task: &Task,
+        p: &Process,
+        ancestry: &[Ancestor],
+        s: Spec<'_>,
+        extra: Value,
+    ) -> Map<String, Value> {
+        let ts = self.clock.to_system(ts_boot_ns);
+        let mut d = self.base(ts, "alert", &["intrusion_detection", s.category], &["access"], s.action);
+        let score = severity_score(s.severity);
+        d["event"]["severity"] = json!(score);
+        d["event"]["risk_score"] = json!(score);
+        d.insert(
+            "rule".into(),
+            json!({"id": s.rule_id, "name": s.rule_name, "ruleset": "tokenwarden-session"}),
+        );
+        let techniques: Vec<String> = s.techniques.iter().map(|t| t.to_string()).collect();
+        d.insert("threat".into(), threat_for(&techniques));
+        d.insert("message".into(), json!(s.message));
+        d.insert("process".into(), process_fields(p, task, ancestry));
+        d.insert("user".into(), json!({"id": id(task.uid)}));
+        let mut tw = json!({"severity": s.severity, "process": tw_process(p, task, ancestry)});
+        if let (Some(tw), Value::Object(extra)) = (tw.as_object_mut(), extra) {
+            tw.extend(extra);
+        }
+        d.insert("tokenwarden".into(), tw);
+        d
+    }
+
     /// `ptrace` attach or `process_vm_*` against a process of another user or session.
     pub fn memory_access(
         &mut self,
@@ -46,63 +89,60 @@ impl EcsBuilder {
         ancestry: &[Ancestor],
         target: Option<&Process>,
     ) -> Value {
-        let ts = self.clock.to_system(t.ts_boot_ns);
         let target_v = target_fields(t.target_pid, target);
-        let high_value = target_v["high_value"] == true;
-        let (score, label) = if high_value { (99, "critical") } else { (73, "high") };
+        let severity = if target_v["high_value"] == true { "critical" } else { "high" };
         let what = match t.syscall {
             sensor_common::TRACE_PTRACE if t.request == 0x4206 => "ptrace(PTRACE_SEIZE)",
             sensor_common::TRACE_PTRACE => "ptrace(PTRACE_ATTACH)",
             sensor_common::TRACE_VM_READV => "process_vm_readv",
             _ => "process_vm_writev",
         };
-        let mut d =
-            self.base(ts, "alert", &["intrusion_detection", "process"], &["access"], "process-memory-access");
-        d["event"]["severity"] = json!(score);
-        d["event"]["risk_score"] = json!(score);
-        d.insert(
-            "rule".into(),
-            json!({"id": "tw-session-memory-access", "name": "Another user's process memory accessed", "ruleset": "tokenwarden-session"}),
+        let message = format!(
+            "{} used {what} on pid {} ({})",
+            p.executable,
+            t.target_pid,
+            target_v["executable"].as_str().unwrap_or("?")
         );
-        d.insert("threat".into(), threat_for(&["T1003.007".to_string(), "T1055.008".to_string()]));
-        d.insert(
-            "message".into(),
-            json!(format!(
-                "{} used {what} on pid {} ({})",
-                p.executable,
-                t.target_pid,
-                target_v["executable"].as_str().unwrap_or("?")
-            )),
-        );
-        d.insert("process".into(), process_fields(p, &t.task, ancestry));
-        d.insert("user".into(), json!({"id": id(t.task.uid)}));
-        d.insert(
-            "tokenwarden".into(),
-            json!({"severity": label, "process": tw_process(p, &t.task, ancestry), "target": target_v, "syscall": what}),
+        let spec = Spec {
+            action: "process-memory-access",
+            category: "process",
+            severity,
+            rule_id: "tw-session-memory-access",
+            rule_name: "Another user's process memory accessed",
+            techniques: &["T1003.007", "T1055.008"],
+            message,
+        };
+        let d = self.session_alert(
+            t.ts_boot_ns,
+            &t.task,
+            p,
+            ancestry,
+            spec,
+            json!({"target": target_v, "syscall": what}),
         );
         Value::Object(d)
     }
 
     /// A program that has no business with Kerberos caches connected to the KCM socket.
     pub fn kcm_access(&mut self, c: &Connect, p: &Process, ancestry: &[Ancestor], socket: &str) -> Value {
-        let ts = self.clock.to_system(c.ts_boot_ns);
-        let mut d =
-            self.base(ts, "alert", &["intrusion_detection", "session"], &["access"], "kerberos-kcm-access");
-        d["event"]["severity"] = json!(47);
-        d["event"]["risk_score"] = json!(47);
-        d.insert(
-            "rule".into(),
-            json!({"id": "tw-session-kcm-access", "name": "Kerberos KCM cache accessed by an unexpected program", "ruleset": "tokenwarden-session"}),
-        );
-        d.insert("threat".into(), threat_for(&["T1558.005".to_string()]));
-        d.insert(
-            "message".into(),
-            json!(format!("{} connected to the Kerberos KCM socket {socket}", p.executable)),
+        let spec = Spec {
+            action: "kerberos-kcm-access",
+            category: "session",
+            severity: "medium",
+            rule_id: "tw-session-kcm-access",
+            rule_name: "Kerberos KCM cache accessed by an unexpected program",
+            techniques: &["T1558.005"],
+            message: format!("{} connected to the Kerberos KCM socket {socket}", p.executable),
+        };
+        let mut d = self.session_alert(
+            c.ts_boot_ns,
+            &c.task,
+            p,
+            ancestry,
+            spec,
+            json!({"target": {"socket": socket}}),
         );
         d.insert("destination".into(), json!({"address": socket}));
-        d.insert("process".into(), process_fields(p, &c.task, ancestry));
-        d.insert("user".into(), json!({"id": id(c.task.uid)}));
-        d.insert("tokenwarden".into(), json!({"severity": "medium", "process": tw_process(p, &c.task, ancestry), "target": {"socket": socket}}));
         Value::Object(d)
     }
 
@@ -114,34 +154,21 @@ impl EcsBuilder {
         ancestry: &[Ancestor],
         h: &AgentHijack,
     ) -> Value {
-        let ts = self.clock.to_system(c.ts_boot_ns);
-        let mut d =
-            self.base(ts, "alert", &["intrusion_detection", "session"], &["access"], "ssh-agent-hijack");
-        d["event"]["severity"] = json!(73);
-        d["event"]["risk_score"] = json!(73);
-        d.insert(
-            "rule".into(),
-            json!({"id": "tw-session-ssh-agent-hijack", "name": "SSH agent used from another user or login session", "ruleset": "tokenwarden-session"}),
-        );
-        d.insert("threat".into(), threat_for(&["T1563.001".to_string()]));
-        d.insert(
-            "message".into(),
-            json!(format!("{} connected to ssh-agent {}: {}", p.executable, h.socket, h.reason)),
-        );
-        d.insert("destination".into(), json!({"address": h.socket}));
-        d.insert("process".into(), process_fields(p, &c.task, ancestry));
-        d.insert("user".into(), json!({"id": id(c.task.uid)}));
         let session = h.session_process.as_ref().map(|s| {
             json!({"pid": s.pid, "executable": s.executable, "user": {"id": id(s.uid)}, "loginuid": s.loginuid, "sessionid": s.sessionid})
         });
-        d.insert(
-            "tokenwarden".into(),
-            json!({
-                "severity": "high",
-                "process": tw_process(p, &c.task, ancestry),
-                "target": {"socket": h.socket, "owner_uid": h.owner_uid, "session_process": session, "reason": h.reason},
-            }),
-        );
+        let spec = Spec {
+            action: "ssh-agent-hijack",
+            category: "session",
+            severity: "high",
+            rule_id: "tw-session-ssh-agent-hijack",
+            rule_name: "SSH agent used from another user or login session",
+            techniques: &["T1563.001"],
+            message: format!("{} connected to ssh-agent {}: {}", p.executable, h.socket, h.reason),
+        };
+        let target = json!({"target": {"socket": h.socket, "owner_uid": h.owner_uid, "session_process": session, "reason": h.reason}});
+        let mut d = self.session_alert(c.ts_boot_ns, &c.task, p, ancestry, spec, target);
+        d.insert("destination".into(), json!({"address": h.socket}));
         Value::Object(d)
     }
 }
