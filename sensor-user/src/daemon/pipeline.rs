@@ -128,26 +128,25 @@ impl Pipeline {
             Event::Connect(c) => {
                 self.counters.connect += 1;
                 self.egress.on_connect(&c);
-                if let Endpoint::Unix(_) = c.endpoint {
-                    let exe = self.table.resolve(&c.task).executable.clone();
-                    if let Some(sock) = session::unexpected_kcm(&c, &exe) {
-                        let p = self.table.resolve(&c.task).clone();
-                        let anc = self.table.ancestry(p.pid);
-                        let doc = self.ecs.kcm_access(&c, &p, &anc, &sock);
-                        self.counters.alerts += 1;
-                        self.write(&doc);
-                    }
+                let unix = matches!(c.endpoint, Endpoint::Unix(_));
+                let hijack = if unix { session::agent_hijack(&c, &self.table) } else { None };
+                if !unix && !self.emit_events {
+                    return;
                 }
-                if let Some(h) = session::agent_hijack(&c, &self.table) {
-                    let p = self.table.resolve(&c.task).clone();
-                    let anc = self.table.ancestry(p.pid);
+                // One lookup of the process and its lineage for everything below.
+                let p = self.table.resolve(&c.task).clone();
+                let anc = self.table.ancestry(p.pid);
+                if let Some(sock) = session::unexpected_kcm(&c, &p.executable) {
+                    let doc = self.ecs.kcm_access(&c, &p, &anc, &sock);
+                    self.counters.alerts += 1;
+                    self.write(&doc);
+                }
+                if let Some(h) = hijack {
                     let doc = self.ecs.agent_hijack(&c, &p, &anc, &h);
                     self.counters.alerts += 1;
                     self.write(&doc);
                 }
                 if self.emit_events {
-                    let p = self.table.resolve(&c.task).clone();
-                    let anc = self.table.ancestry(p.pid);
                     let name = self.egress.recent_name(c.task.tgid).map(str::to_string);
                     let doc = self.ecs.connect_event(&c, &p, &anc, name.as_deref());
                     self.write(&doc);

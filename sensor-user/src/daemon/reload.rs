@@ -82,14 +82,10 @@ impl RuleSource {
 }
 
 fn union(a: &KernelFilter, b: &KernelFilter) -> KernelFilter {
-    let mut names = a.names.clone();
-    for n in &b.names {
-        match names.iter_mut().find(|e| e.name == n.name && e.prefix == n.prefix) {
-            Some(e) => e.positions |= n.positions,
-            None => names.push(n.clone()),
-        }
-    }
-    KernelFilter { names, pass_all: a.pass_all || b.pass_all, unfilterable: Vec::new() }
+    let mut u =
+        KernelFilter { names: a.names.clone(), pass_all: a.pass_all || b.pass_all, unfilterable: Vec::new() };
+    b.names.iter().cloned().for_each(|n| u.add_name(n));
+    u
 }
 
 /// Loads the rules again and swaps them in if they are valid. Returns the state

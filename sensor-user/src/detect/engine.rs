@@ -72,8 +72,8 @@ impl Detector {
             file_uid: open.owner_uid,
             file_write: open.flags & 3 != 0 || open.flags & libc::O_TRUNC as u32 != 0,
         };
-        let rules = self.rules.match_event(&facts);
         let watching = self.rules.watching_rules(&facts.paths);
+        let rules = self.rules.alerting(&facts, &watching);
         let watched = !rules.is_empty() || !watching.is_empty();
         if watched && open.path.is_complete() && !self.stores.contains(&key) {
             // A store created after the last scan: watch its inode from now on so hard

@@ -297,7 +297,13 @@ impl RuleSet {
     /// not allow the executable, their conditions hold and no exception covers it.
     /// Returns indices into [`RuleSet::rules`], in order.
     pub fn match_event(&self, f: &Facts<'_>) -> Vec<usize> {
-        let mut hits = self.watching(&f.paths);
+        self.alerting(f, &self.watching(&f.paths))
+    }
+
+    /// [`RuleSet::match_event`] for a caller that already has the rules watching the
+    /// file ([`RuleSet::watching_rules`]): the glob sets are matched once per event.
+    pub fn alerting(&self, f: &Facts<'_>, watching: &[usize]) -> Vec<usize> {
+        let mut hits = watching.to_vec();
         hits.extend(self.unfiltered.iter().copied());
         hits.retain(|&r| {
             !self.allow[r].is_match(f.executable)

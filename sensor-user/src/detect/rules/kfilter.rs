@@ -90,6 +90,16 @@ fn brace_alternatives(c: &str) -> Option<Vec<&str>> {
     alts.iter().all(|a| is_literal(a)).then_some(alts)
 }
 
+impl KernelFilter {
+    /// Adds a name, OR-ing its positions into an existing entry for the same name.
+    pub fn add_name(&mut self, n: NameMatch) {
+        match self.names.iter_mut().find(|e| e.name == n.name && e.prefix == n.prefix) {
+            Some(e) => e.positions |= n.positions,
+            None => self.names.push(n),
+        }
+    }
+}
+
 /// Merges the names of every rule's patterns.
 pub fn derive<'a>(rules: impl Iterator<Item = &'a Rule>) -> KernelFilter {
     let mut f = KernelFilter::default();
@@ -100,14 +110,7 @@ pub fn derive<'a>(rules: impl Iterator<Item = &'a Rule>) -> KernelFilter {
         }
         for p in &r.files {
             match pattern_names(p) {
-                Some(names) => {
-                    for n in names {
-                        match f.names.iter_mut().find(|e| e.name == n.name && e.prefix == n.prefix) {
-                            Some(e) => e.positions |= n.positions,
-                            None => f.names.push(n),
-                        }
-                    }
-                }
+                Some(names) => names.into_iter().for_each(|n| f.add_name(n)),
                 None => {
                     f.pass_all = true;
                     f.unfilterable.push(format!("{} ({p})", r.id));
