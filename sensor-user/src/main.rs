@@ -4,6 +4,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 use tokenwarden::{
+    config::RunArgs,
     daemon::{self, RunOptions},
     detect::rules::{self, RuleErrors, RuleSet, Source, testcases},
 };
@@ -21,54 +22,25 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Load the probes and report credential-store access (needs root).
-    Run {
-        /// Rule files or directories, in order. Default: the embedded rule pack.
-        #[arg(long = "rules", value_name = "PATH")]
-        rules: Vec<PathBuf>,
-        /// `stdout` or `file:PATH`.
-        #[arg(long, default_value = "stdout")]
-        output: String,
-        /// Written (with the sensor's pid) once every probe is attached.
-        #[arg(long, value_name = "PATH")]
-        ready_file: Option<PathBuf>,
-        /// Also emit `event.kind: event` documents for process starts and for watched
-        /// stores opened by allowed programs.
-        #[arg(long)]
-        emit_events: bool,
-        /// Seconds between `sensor-stats` state documents (also sent on SIGUSR1).
-        #[arg(long, default_value_t = 60)]
-        stats_interval: u64,
-        /// Seconds between re-scans of the stores on disk (watched inodes).
-        #[arg(long, default_value_t = 30)]
-        rescan_interval: u64,
-        /// Kernel ring-buffer size in bytes (power of two).
-        #[arg(long, default_value_t = 8 * 1024 * 1024)]
-        ringbuf_bytes: u32,
-        /// Key for credential fingerprints (HMAC-SHA256). Share one key across a fleet to
-        /// join fingerprints between hosts. Created (random, mode 0600) if missing.
-        #[arg(long, default_value = "/var/lib/tokenwarden/fingerprint.key")]
-        fingerprint_key_file: PathBuf,
-        /// JWTs with a lifetime (exp - iat) above this many seconds are flagged long-lived.
-        #[arg(long, default_value_t = 3600)]
-        jwt_max_lifetime: i64,
-        /// Seconds between a store read and an outbound request by the same lineage that
-        /// still count as exfiltration.
-        #[arg(long, default_value_t = 600)]
-        correlation_window: u64,
-        /// Seconds within which one token used by two users or sessions is reuse.
-        #[arg(long, default_value_t = 3600)]
-        reuse_window: u64,
-        /// Stored-credential fingerprints kept for provenance, at most (oldest evicted).
-        #[arg(long, default_value_t = 100_000)]
-        max_stored_fingerprints: usize,
-        /// Destination host glob where an unbound bearer token is a finding (repeatable).
-        #[arg(long = "sensitive-destination", value_name = "GLOB")]
-        sensitive_destinations: Vec<String>,
+    Run(RunArgs),
+    /// The config file.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Rule files.
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file (and the rule files it names) without root. Exit 0 when valid.
+    Check {
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
     },
 }
 
@@ -180,52 +152,79 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
-        Command::Run {
-            rules,
-            output,
-            ready_file,
-            emit_events,
-            stats_interval,
-            rescan_interval,
-            ringbuf_bytes,
-            fingerprint_key_file,
-            jwt_max_lifetime,
-            correlation_window,
-            reuse_window,
-            max_stored_fingerprints,
-            sensitive_destinations,
-        } => {
-            let set = match load_rules(&rules) {
+        Command::Config { command: ConfigCommand::Check { path } } => {
+            let args = RunArgs { config: Some(path), ..Default::default() };
+            let settings = match args.resolve() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match load_rules(&settings.rules) {
+                Ok(set) => {
+                    let sinks: Vec<String> = settings
+                        .sinks
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| format!("{} ({})", s.display_name(i), s.kind.as_str()))
+                        .collect();
+                    println!(
+                        "ok: {} rules ({} enabled), sinks: {}, metrics: {}",
+                        set.rules().len(),
+                        set.enabled_count(),
+                        sinks.join(", "),
+                        settings.metrics_address.map_or("off".to_string(), |a| a.to_string())
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(errs) => {
+                    eprintln!("{errs}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Run(args) => {
+            let s = match args.resolve() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let set = match load_rules(&s.rules) {
                 Ok(s) => s,
                 Err(errs) => {
                     eprintln!("{errs}");
                     return ExitCode::from(2);
                 }
             };
-            let fingerprint_key = match load_or_create_key(&fingerprint_key_file) {
+            let fingerprint_key = match load_or_create_key(&s.fingerprint_key_file) {
                 Ok(k) => k,
                 Err(e) => {
-                    eprintln!("error: fingerprint key {}: {e}", fingerprint_key_file.display());
+                    eprintln!("error: fingerprint key {}: {e}", s.fingerprint_key_file.display());
                     return ExitCode::from(2);
                 }
             };
             let opts = RunOptions {
-                output,
-                ready_file,
-                emit_events,
-                stats_interval: Duration::from_secs(stats_interval.max(1)),
-                rescan_interval: Duration::from_secs(rescan_interval.max(1)),
-                ringbuf_bytes,
+                sinks: s.sinks,
+                state_dir: s.state_dir,
+                metrics_address: s.metrics_address,
+                ready_file: s.ready_file,
+                emit_events: s.emit_events,
+                stats_interval: s.stats_interval,
+                rescan_interval: s.rescan_interval,
+                ringbuf_bytes: s.ringbuf_bytes,
                 exit_ttl: Duration::from_secs(300),
-                rule_paths: rules.clone(),
+                rule_paths: s.rules.clone(),
                 fingerprint_key,
-                jwt_max_lifetime_s: jwt_max_lifetime,
+                jwt_max_lifetime_s: s.jwt_max_lifetime,
                 correlation: tokenwarden::detect::correlate::CorrelationConfig {
-                    window: Duration::from_secs(correlation_window),
-                    reuse_window: Duration::from_secs(reuse_window),
-                    max_index: max_stored_fingerprints,
-                    sensitive_destinations,
-                    jwt_max_lifetime_s: jwt_max_lifetime,
+                    window: s.correlation_window,
+                    reuse_window: s.reuse_window,
+                    max_index: s.max_stored_fingerprints,
+                    sensitive_destinations: s.sensitive_destinations,
+                    jwt_max_lifetime_s: s.jwt_max_lifetime,
                 },
                 max_processes: 65_536,
             };

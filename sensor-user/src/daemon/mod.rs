@@ -25,7 +25,7 @@ use crate::{
         rules::RuleSet,
         stores::{StoreIndex, home_dirs},
     },
-    output::{EcsBuilder, HostInfo, Sink},
+    output::{EcsBuilder, HostInfo, Sinks, sinks::SinkConfig},
     probes::{Probes, filter, loader::LoadOptions, stats::KernelStats},
     process::{ProcessTable, boot_id, seed_from_procfs},
 };
@@ -41,7 +41,12 @@ use crate::{
 /// Options of `tokenwarden run`.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    pub output: String,
+    /// Every sink (at least one).
+    pub sinks: Vec<SinkConfig>,
+    /// Spools and other state live here (default `/var/lib/tokenwarden`).
+    pub state_dir: PathBuf,
+    /// Where `/metrics`, `/healthz` and `/readyz` listen (`None`: off).
+    pub metrics_address: Option<std::net::SocketAddr>,
     pub ready_file: Option<PathBuf>,
     pub emit_events: bool,
     pub stats_interval: Duration,
@@ -70,7 +75,7 @@ fn instance_id() -> String {
 
 /// Loads everything, reports `sensor-started`, then runs until SIGINT/SIGTERM.
 pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
-    let sink = Sink::open(&opts.output)?;
+    let sinks = Sinks::open(&opts.sinks, &opts.state_dir)?;
     let mut probes = Probes::load(&LoadOptions { ringbuf_bytes: opts.ringbuf_bytes })?;
     let kfilter = rules.kernel_filter();
     let names = filter::apply_names(&mut probes, &kfilter)?;
@@ -99,7 +104,7 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
         table,
         detector: Detector::new(rules, stores),
         ecs: EcsBuilder::new(HostInfo::detect(), instance_id()),
-        sink,
+        sinks,
         counters: Counters::default(),
         emit_events: opts.emit_events,
     };
@@ -211,6 +216,7 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     drain(&mut ring, &mut pipe);
     report(&mut pipe, &probes, "sensor-stopped");
     drop(probes);
+    pipe.sinks.shutdown(Duration::from_secs(5));
     if let Some(path) = &opts.ready_file {
         let _ = std::fs::remove_file(path);
     }

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use tracing::warn;
 
 use crate::{
     decode::{self, Endpoint, Event, Task},
@@ -14,7 +13,7 @@ use crate::{
         oauth, session,
     },
     output::session::target_fields,
-    output::{EcsBuilder, Sink},
+    output::{EcsBuilder, Sinks},
     probes::stats::KernelStats,
     process::ProcessTable,
     process::{Ancestor, Process},
@@ -31,7 +30,6 @@ pub struct Counters {
     pub open: u64,
     pub alerts: u64,
     pub watched_opens_allowed: u64,
-    pub output_errors: u64,
     pub reloads_ok: u64,
     pub connect: u64,
     pub dns: u64,
@@ -71,7 +69,7 @@ pub struct Pipeline {
     pub table: ProcessTable,
     pub detector: Detector,
     pub ecs: EcsBuilder,
-    pub sink: Sink,
+    pub sinks: Sinks,
     pub counters: Counters,
     pub emit_events: bool,
 }
@@ -320,17 +318,11 @@ impl Pipeline {
     }
 
     fn write_raw(&mut self, doc: &Value) {
-        if let Err(e) = self.sink.write_doc(doc) {
-            self.counters.output_errors += 1;
-            warn!("output: {e}");
-        }
+        self.sinks.write(doc);
     }
 
     pub fn flush(&mut self) {
-        if let Err(e) = self.sink.flush() {
-            self.counters.output_errors += 1;
-            warn!("output: {e}");
-        }
+        self.sinks.flush();
     }
 
     /// Counters for a state document.
@@ -354,7 +346,6 @@ impl Pipeline {
                 "exec": c.exec, "fork": c.fork, "exit": c.exit, "open": c.open,
                 "alerts": c.alerts,
                 "watched_opens_allowed": c.watched_opens_allowed,
-                "output_errors": c.output_errors,
                 "rule_reloads": c.reloads_ok,
                 "connect": c.connect,
                 "dns_queries": c.dns,
@@ -378,6 +369,7 @@ impl Pipeline {
                 "process_table_evictions": self.table.evictions,
                 "stores_indexed": self.detector.stores.len(),
             },
+            "sinks": self.sinks.snapshot(),
             "rule_hits": rule_hits,
             "exception_hits": self
                 .detector

@@ -1,13 +1,14 @@
 //! Stage 5: output. Events become Elastic Common Schema JSON documents ([`ecs`]) and
-//! are written, one per line, to a sink ([`sink`]).
+//! are rendered (ECS, or [`ocsf`]) and written to every configured sink ([`sinks`]).
 
 pub mod attack;
 pub mod correlation;
 pub mod ecs;
 pub mod network;
+pub mod ocsf;
 pub mod session;
-pub mod sink;
+pub mod sinks;
 pub mod time;
 
 pub use ecs::{EcsBuilder, HostInfo};
-pub use sink::{Sink, SinkError};
+pub use sinks::{SinkError, Sinks};

@@ -1,0 +1,1 @@
+//! Bounded on-disk spool of a remote sink (to be built).
