@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Load the probes and report credential-store access (needs root).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// The config file.
     Config {
         #[command(subcommand)]
