@@ -89,7 +89,8 @@ pub struct RunArgs {
     /// Rule files or directories, in order. Default: the embedded rule pack.
     #[arg(long = "rules", value_name = "PATH")]
     pub rules: Vec<PathBuf>,
-    /// `stdout` or `file:PATH` (repeatable). Default: stdout.
+    /// `stdout` or `file:PATH` (repeatable; replaces the config file's `output`, and adds
+    /// to its `[[sink]]` tables). Default: stdout when no sink is configured.
     #[arg(long = "output", value_name = "SPEC")]
     pub output: Vec<String>,
     /// Format of `--output` sinks: `ecs` (default) or `ocsf`.
@@ -189,10 +190,8 @@ pub fn resolve(args: &RunArgs, file: FileConfig) -> Result<Settings, ConfigError
     for spec in &outputs {
         sinks.push(SinkConfig::from_spec(spec, format).map_err(|e| ConfigError::Invalid(e.to_string()))?);
     }
-    // Flags name simple outputs; the file's [[sink]] tables are kept unless `--output` is given.
-    if args.output.is_empty() {
-        sinks.extend(file.sink);
-    }
+    // `--output` overrides the file's `output` list; its [[sink]] tables always apply.
+    sinks.extend(file.sink);
     if sinks.is_empty() {
         sinks.push(SinkConfig::from_spec("stdout", format).map_err(|e| ConfigError::Invalid(e.to_string()))?);
     }
@@ -275,7 +274,7 @@ mod tests {
         assert_eq!(s.sinks.len(), 1);
         let args = RunArgs { output: vec!["stdout".into()], ..Default::default() };
         let s = resolve(&args, file).unwrap();
-        assert_eq!(s.sinks.len(), 1, "--output replaces the file's sinks");
+        assert_eq!(s.sinks.len(), 2, "--output adds to the file's [[sink]] tables");
         assert_eq!(s.metrics_address, None);
         let s = resolve(&RunArgs::default(), FileConfig::default()).unwrap();
         assert_eq!(s.metrics_address.unwrap().to_string(), DEFAULT_METRICS_ADDRESS, "loopback by default");

@@ -104,6 +104,15 @@ impl Sensor {
     /// Starts `tokenwarden run` with `args`, and waits until it is ready.
     pub fn start(args: &[&str]) -> Sensor {
         let dir = TempDir::new("sensor");
+        // A free loopback port for /metrics unless the test picks one (the bound address
+        // is in the `sensor-started` document); spools and the key stay in the temp dir.
+        let mut extra: Vec<String> = Vec::new();
+        if !args.contains(&"--metrics-address") {
+            extra.extend(["--metrics-address".into(), "127.0.0.1:0".into()]);
+        }
+        if !args.contains(&"--state-dir") {
+            extra.extend(["--state-dir".into(), dir.path().join("state").display().to_string()]);
+        }
         let out = dir.path().join("out.jsonl");
         let err = dir.path().join("stderr.log");
         let ready = dir.path().join("ready");
@@ -113,6 +122,7 @@ impl Sensor {
             .arg(format!("file:{}", out.display()))
             .arg("--ready-file")
             .arg(&ready)
+            .args(&extra)
             .args(args)
             .env("TOKENWARDEN_LOG", "debug,aya=info,aya_obj=info")
             .stdout(Stdio::null())
