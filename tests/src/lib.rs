@@ -198,6 +198,16 @@ impl Sensor {
         }
     }
 
+    /// `http://ADDR` of the sensor's metrics endpoint (from its `sensor-started` document).
+    pub fn metrics_url(&self) -> String {
+        let started =
+            self.wait_for("sensor-started", Duration::from_secs(10), |d| is_action(d, "sensor-started"));
+        let addr = started["tokenwarden"]["sensor"]["metrics_address"]
+            .as_str()
+            .unwrap_or_else(|| panic!("sensor-started has no metrics_address: {started}"));
+        format!("http://{addr}")
+    }
+
     pub fn signal(&self, sig: i32) {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.child.id() as i32, sig) };
@@ -267,6 +277,25 @@ pub fn kernel_counter(stats: &Value, name: &str) -> u64 {
     stats["tokenwarden"]["sensor"]["kernel"][name]
         .as_u64()
         .unwrap_or_else(|| panic!("stats have no kernel counter {name}: {stats}"))
+}
+
+/// `GET url` with curl: (HTTP status, body).
+pub fn http_get(url: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-m", "10", "-w", "\n%{http_code}", url])
+        .output()
+        .expect("spawn curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// The value of one Prometheus sample (`name{labels}` exactly as exposed), 0 if absent.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// Runs a shell snippet and returns its stdout; panics on failure.

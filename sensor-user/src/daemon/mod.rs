@@ -3,6 +3,7 @@
 
 mod pipeline;
 mod reload;
+mod serve;
 
 use std::{
     path::PathBuf,
@@ -114,7 +115,19 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     let mut ring = unsafe { AsyncFd::register_with_interest(events, tokio::io::Interest::READABLE) }
         .map_err(|e| anyhow::anyhow!("ring buffer registration: {e}"))?;
 
+    let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (metrics_addr, mut queries) = match opts.metrics_address {
+        Some(addr) => {
+            let (bound, rx) = serve::start(addr, ready.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("metrics endpoint {addr}: {e}"))?;
+            info!(address = %bound, "serving /metrics, /healthz and /readyz");
+            (Some(bound), rx)
+        }
+        None => (None, tokio::sync::mpsc::channel(1).1),
+    };
     info!(probes = ?probes.attached, "probes attached");
+    info!(rules = ?pipe.detector.rules.rules().iter().filter(|r| r.enabled).map(|r| r.id.as_str()).collect::<Vec<_>>(), "rules enabled");
     info!(
         rules = rule_count,
         enabled,
@@ -133,10 +146,15 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
             "processes_seeded": seeded,
         "tls_libraries": tls_libs,
             "instance_id": pipe.ecs.instance_id(),
+            "metrics_address": metrics_addr.map(|a| a.to_string()),
+            "sinks": opts.sinks.iter().enumerate()
+                .map(|(i, s)| json!({"name": s.display_name(i), "type": s.kind.as_str()}))
+                .collect::<Vec<_>>(),
         }),
     );
     pipe.write(&started);
     pipe.flush();
+    ready.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(path) = &opts.ready_file {
         std::fs::write(path, format!("{}\n", std::process::id()))?;
     }
@@ -158,11 +176,17 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
             guard = ring.readable_mut() => {
                 let mut guard = guard?;
                 let rb = guard.get_inner_mut();
+                let mut n = 0;
                 while let Some(item) = rb.next() {
                     pipe.handle(&item);
+                    n += 1;
                 }
+                pipe.batch_done(n);
                 guard.clear_ready();
                 pipe.flush();
+            }
+            Some(q) = queries.recv() => {
+                let _ = q.reply.send(answer(&pipe, &probes, tls.attached_count(), q.query));
             }
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
@@ -242,6 +266,30 @@ fn state(pipe: &mut Pipeline, mut details: serde_json::Value) {
     let doc = pipe.ecs.state(&action, details);
     pipe.write(&doc);
     pipe.flush();
+}
+
+/// Answers a `/metrics` or `/healthz` request from the current counters.
+fn answer(pipe: &Pipeline, probes: &Probes, tls_libraries: usize, query: serve::Query) -> serve::Answer {
+    match query {
+        serve::Query::Metrics => {
+            let stats = pipe.stats(&KernelStats::read(&probes.stats));
+            (200, crate::output::metrics::render(&stats, probes.attached.len(), tls_libraries))
+        }
+        serve::Query::Health => {
+            let down: Vec<&str> = pipe
+                .sinks
+                .stats()
+                .filter(|(_, _, s)| !s.up.load(std::sync::atomic::Ordering::Relaxed))
+                .map(|(n, _, _)| n)
+                .collect();
+            let body = json!({
+                "probes_attached": probes.attached.len(),
+                "sinks_down": down,
+            });
+            let ok = !probes.attached.is_empty() && down.is_empty();
+            (if ok { 200 } else { 503 }, format!("{body}\n"))
+        }
+    }
 }
 
 fn report(pipe: &mut Pipeline, probes: &Probes, action: &str) {

@@ -37,6 +37,9 @@ pub struct Counters {
     pub data: u64,
     pub credential_uses: u64,
     pub reloads_failed: u64,
+    /// Records read in the last ring-buffer wake-up, and the most in one wake-up.
+    pub last_batch: u64,
+    pub max_batch: u64,
 }
 
 /// Everything after the ring buffer.
@@ -321,6 +324,12 @@ impl Pipeline {
         self.sinks.write(doc);
     }
 
+    /// Notes how many records one ring-buffer wake-up delivered.
+    pub fn batch_done(&mut self, records: u64) {
+        self.counters.last_batch = records;
+        self.counters.max_batch = self.counters.max_batch.max(records);
+    }
+
     pub fn flush(&mut self) {
         self.sinks.flush();
     }
@@ -365,6 +374,8 @@ impl Pipeline {
                 "stores_parsed": self.correlator.counters.stores_parsed,
                 "store_parse_failures": self.correlator.counters.store_parse_failures,
                 "rule_reload_failures": c.reloads_failed,
+                "last_batch_records": c.last_batch,
+                "max_batch_records": c.max_batch,
                 "process_table_size": self.table.len(),
                 "process_table_evictions": self.table.evictions,
                 "stores_indexed": self.detector.stores.len(),

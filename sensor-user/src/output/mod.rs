@@ -4,6 +4,7 @@
 pub mod attack;
 pub mod correlation;
 pub mod ecs;
+pub mod metrics;
 pub mod network;
 pub mod ocsf;
 pub mod session;

@@ -78,6 +78,11 @@ fn defines_symbol(path: &Path, symbol: &str) -> bool {
 
 impl TlsAttacher {
     /// Paths of the libraries attached so far, for the state documents.
+    /// Libraries and executables with uprobes.
+    pub fn attached_count(&self) -> usize {
+        self.attached.len()
+    }
+
     pub fn attached(&self) -> Vec<String> {
         let mut v: Vec<String> = self.attached.values().cloned().collect();
         v.sort();
