@@ -50,6 +50,7 @@ pub const MATCH_INODE: u32 = 1;
 pub const MATCH_BASENAME: u32 = 2;
 pub const MATCH_ANCESTOR: u32 = 4;
 pub const MATCH_PASS_ALL: u32 = 8;
+pub const MATCH_SUFFIX: u32 = 16;
 
 /// `OpenEvent::syscall`: which syscall opened the file.
 pub const SYS_OPEN: u32 = 1;

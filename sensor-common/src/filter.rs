@@ -4,6 +4,14 @@
 pub const NAME_KEY_LEN: usize = 64;
 /// `NameFilterValue::positions` bit 0: the entry matches the file's own name.
 pub const POS_BASENAME: u32 = 1;
+/// `NameFilterValue::positions` bit 5: a suffix of the file's own name. Suffix entries
+/// are stored as [`SUFFIX_MARKER`] followed by the suffix reversed, and looked up with
+/// the reversed name, so the trie's longest-prefix match is a suffix match.
+pub const POS_SUFFIX: u32 = 1 << 5;
+/// First byte of suffix keys (never part of a UTF-8 name).
+pub const SUFFIX_MARKER: u8 = 0xff;
+/// Longest suffix compared.
+pub const MAX_SUFFIX: usize = 32;
 /// Ancestor directories checked by the kernel (depth 1 = parent directory).
 pub const MAX_ANCESTOR_DEPTH: u32 = 4;
 
@@ -36,6 +44,8 @@ pub const CONFIG_FLAGS: u32 = 0;
 /// `CONFIG[CONFIG_FLAGS]` bit: every successful open leaves the kernel (a rule cannot
 /// be prefiltered).
 pub const FLAG_PASS_ALL_OPENS: u64 = 1;
+/// `CONFIG[CONFIG_FLAGS]` bit: some rule watches a name suffix (`*.keytab`).
+pub const FLAG_SUFFIXES: u64 = 2;
 /// Index into `CONFIG`: OR of the ancestor bits (1 << depth) any name entry uses, so
 /// the kernel skips walking parents nobody watches.
 pub const CONFIG_ANCESTOR_MASK: u32 = 1;

@@ -9,10 +9,11 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use sensor_common::{
-    CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, EVENT_OPEN, FLAG_PASS_ALL_OPENS, INODE_ANY_DEV, MATCH_ANCESTOR,
-    MATCH_BASENAME, MATCH_INODE, MATCH_PASS_ALL, MAX_ANCESTOR_DEPTH, NAME_KEY_LEN, OpenEvent, POS_BASENAME,
-    STAT_DROP_OPEN, STAT_OPEN_EMITTED, STAT_OPEN_FAILED, STAT_OPEN_FILTERED, STAT_READ_ERROR,
-    STAT_SELF_SKIPPED, SYS_CREAT, SYS_OPEN, SYS_OPENAT, SYS_OPENAT2,
+    CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, EVENT_OPEN, FLAG_PASS_ALL_OPENS, FLAG_SUFFIXES, INODE_ANY_DEV,
+    MATCH_ANCESTOR, MATCH_BASENAME, MATCH_INODE, MATCH_PASS_ALL, MATCH_SUFFIX, MAX_ANCESTOR_DEPTH,
+    MAX_SUFFIX, NAME_KEY_LEN, OpenEvent, POS_BASENAME, POS_SUFFIX, STAT_DROP_OPEN, STAT_OPEN_EMITTED,
+    STAT_OPEN_FAILED, STAT_OPEN_FILTERED, STAT_READ_ERROR, STAT_SELF_SKIPPED, SUFFIX_MARKER, SYS_CREAT,
+    SYS_OPEN, SYS_OPENAT, SYS_OPENAT2,
 };
 
 use crate::{
@@ -127,6 +128,23 @@ fn try_open(ctx: &TracePointContext, syscall: u32) -> Result<(), i64> {
     Ok(())
 }
 
+/// Whether a watched suffix ends the name `data[..len]`: the reversed name, behind the
+/// marker byte, looked up in the same trie.
+#[inline(always)]
+fn suffix_watched(data: &[u8; NAME_KEY_LEN], len: usize) -> bool {
+    let mut rev = Key::new(0, [0u8; NAME_KEY_LEN]);
+    rev.data[0] = SUFFIX_MARKER;
+    let n = if len < MAX_SUFFIX { len } else { MAX_SUFFIX };
+    for i in 0..MAX_SUFFIX {
+        if i >= n {
+            break;
+        }
+        rev.data[i + 1] = data[(len.wrapping_sub(1).wrapping_sub(i)) & (NAME_KEY_LEN - 1)];
+    }
+    rev.prefix_len = ((n + 1) * 8) as u32;
+    NAME_FILTER.get(&rev).is_some_and(|v| v.positions & POS_SUFFIX != 0)
+}
+
 /// Returns the `MATCH_*` reason this open may be a credential store, or 0.
 #[inline(always)]
 fn prefilter(inode: *const u8, ino: u64, f_path: *const u8) -> Result<u32, i64> {
@@ -143,11 +161,14 @@ fn prefilter(inode: *const u8, ino: u64, f_path: *const u8) -> Result<u32, i64> 
     let mut dentry = read_ptr(f_path, off!(path_dentry))?;
     let mut name = Key::new((NAME_KEY_LEN * 8) as u32, [0u8; NAME_KEY_LEN]);
     let name_off = off!(dentry_d_name) + off!(qstr_name);
-    read_str(read_ptr(dentry, name_off)?, &mut name.data)?;
+    let len = read_str(read_ptr(dentry, name_off)?, &mut name.data)?;
     if let Some(v) = NAME_FILTER.get(&name) {
         if v.positions & POS_BASENAME != 0 {
             return Ok(MATCH_BASENAME);
         }
+    }
+    if config(CONFIG_FLAGS) & FLAG_SUFFIXES != 0 && suffix_watched(&name.data, len) {
+        return Ok(MATCH_SUFFIX);
     }
     let ancestors = config(CONFIG_ANCESTOR_MASK) as u32;
     if ancestors == 0 {

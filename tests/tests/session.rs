@@ -102,6 +102,28 @@ fn root_reading_another_users_kerberos_ccache_alerts() {
     let _ = std::fs::remove_file(&ccache);
 }
 
+#[test]
+fn keytabs_anywhere_are_matched_in_the_kernel_by_suffix() {
+    let Some(_serial) = kernel_tests_enabled("keytab") else { return };
+    let dir = tests::TempDir::new("keytab");
+    let keytab = dir.path().join("svc").join("http.keytab");
+    std::fs::create_dir_all(keytab.parent().expect("parent")).expect("dir");
+    std::fs::write(&keytab, b"\x05\x02keytab").expect("keytab");
+    let decoy = dir.path().join("svc").join("http.keytab.txt");
+    std::fs::write(&decoy, b"notes").expect("decoy");
+    let sensor = Sensor::start(&["--emit-events"]);
+    sh(&format!("cat {} {} > /dev/null", decoy.display(), keytab.display()));
+    let path = keytab.display().to_string();
+    let d = sensor.wait_for("keytab alert", WAIT, |d| is_alert(d) && d["file"]["path"] == path.as_str());
+    assert_eq!(d["rule"]["id"], "cred-kerberos");
+    assert_eq!(d["tokenwarden"]["file"]["kernel_match"], "suffix", "the kernel matched the name suffix: {d}");
+    let docs = sensor.stop();
+    let started = docs.iter().find(|d| tests::is_action(d, "sensor-started")).expect("started");
+    assert_eq!(started["tokenwarden"]["sensor"]["rules"]["kernel_pass_all"], false, "{started}");
+    let decoy = decoy.display().to_string();
+    assert!(!docs.iter().any(|d| d["file"]["path"] == decoy.as_str()), "decoy never left the kernel");
+}
+
 const TRACER: &str = r#"
 import ctypes, sys
 libc = ctypes.CDLL(None, use_errno=True)

@@ -90,6 +90,8 @@ fn match_reason(m: u32) -> &'static str {
         "basename"
     } else if m & sensor_common::MATCH_ANCESTOR != 0 {
         "ancestor"
+    } else if m & sensor_common::MATCH_SUFFIX != 0 {
+        "suffix"
     } else {
         "pass_all"
     }

@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use aya::maps::lpm_trie::Key;
 use sensor_common::{
-    CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, FLAG_PASS_ALL_OPENS, INODE_ANY_DEV, InodeKey, NAME_KEY_LEN,
-    NameFilterValue,
+    CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, FLAG_PASS_ALL_OPENS, FLAG_SUFFIXES, INODE_ANY_DEV, InodeKey,
+    MAX_SUFFIX, NAME_KEY_LEN, NameFilterValue, POS_SUFFIX, SUFFIX_MARKER,
 };
 
 use super::{ProbeError, Probes};
@@ -27,15 +27,30 @@ pub struct TrieEntry {
 pub fn trie_entries(names: &[NameMatch]) -> Vec<TrieEntry> {
     let mut entries: Vec<TrieEntry> = names
         .iter()
+        .filter(|n| u32::from(n.positions) & !POS_SUFFIX != 0)
         .map(|n| {
             let len = n.name.len().min(NAME_KEY_LEN - 1);
             let mut data = [0u8; NAME_KEY_LEN];
             data[..len].copy_from_slice(&n.name[..len]);
             let exact = !n.prefix && n.name.len() < NAME_KEY_LEN;
             let bytes = if exact { len + 1 } else { len };
-            TrieEntry { prefix_bits: (bytes * 8) as u32, data, positions: u32::from(n.positions) }
+            TrieEntry {
+                prefix_bits: (bytes * 8) as u32,
+                data,
+                positions: u32::from(n.positions) & !POS_SUFFIX,
+            }
         })
         .collect();
+    let suffixes = names.iter().filter(|n| u32::from(n.positions) & POS_SUFFIX != 0).map(|n| {
+        let len = n.name.len().min(MAX_SUFFIX);
+        let mut data = [0u8; NAME_KEY_LEN];
+        data[0] = SUFFIX_MARKER;
+        for (i, b) in n.name.iter().rev().take(len).enumerate() {
+            data[i + 1] = *b;
+        }
+        TrieEntry { prefix_bits: ((len + 1) * 8) as u32, data, positions: POS_SUFFIX }
+    });
+    entries.extend(suffixes);
     let snapshot = entries.clone();
     for e in &mut entries {
         for other in &snapshot {
@@ -79,8 +94,11 @@ pub fn apply_names(probes: &mut Probes, filter: &KernelFilter) -> Result<usize, 
     for k in stale {
         probes.name_filter.remove(&k).map_err(wrap)?;
     }
-    let ancestor_mask = entries.iter().fold(0u64, |m, e| m | u64::from(e.positions & !1));
-    let flags = if filter.pass_all { FLAG_PASS_ALL_OPENS } else { 0 };
+    let ancestor_mask = entries.iter().fold(0u64, |m, e| m | u64::from(e.positions & !(1 | POS_SUFFIX)));
+    let mut flags = if filter.pass_all { FLAG_PASS_ALL_OPENS } else { 0 };
+    if entries.iter().any(|e| e.positions & POS_SUFFIX != 0) {
+        flags |= FLAG_SUFFIXES;
+    }
     let cwrap = |source| ProbeError::Map { name: "CONFIG", source };
     probes.config.set(CONFIG_ANCESTOR_MASK, ancestor_mask, 0).map_err(cwrap)?;
     probes.config.set(CONFIG_FLAGS, flags, 0).map_err(cwrap)?;
@@ -125,6 +143,15 @@ mod tests {
 
     fn nm(name: &str, prefix: bool, positions: u8) -> NameMatch {
         NameMatch { name: name.as_bytes().to_vec(), prefix, positions }
+    }
+
+    #[test]
+    fn suffixes_are_stored_reversed_behind_the_marker() {
+        let entries = trie_entries(&[nm(".keytab", true, POS_SUFFIX as u8), nm("cache", false, 1)]);
+        let s = entries.iter().find(|e| e.positions == POS_SUFFIX).expect("suffix entry");
+        assert_eq!(s.prefix_bits, 64, "marker + 7 bytes");
+        assert_eq!(&s.data[..8], b"\xffbatyek.");
+        assert_eq!(entries.len(), 2);
     }
 
     #[test]

@@ -4,6 +4,10 @@
 
 use super::model::Rule;
 
+/// `NameMatch::positions` bit: the name is a suffix of the file's own name.
+pub const POS_SUFFIX: u8 = sensor_common::POS_SUFFIX as u8;
+use sensor_common::MAX_SUFFIX;
+
 /// Parent directories the kernel checks (depth 1 = the file's directory).
 pub const MAX_ANCESTOR_DEPTH: u8 = 4;
 /// Longest name the kernel compares; longer literals become prefixes.
@@ -15,7 +19,8 @@ pub struct NameMatch {
     pub name: Vec<u8>,
     /// Match names that start with `name`.
     pub prefix: bool,
-    /// Bit 0: the file's own name; bit d (1..=4): the ancestor at depth d.
+    /// Bit 0: the file's own name; bit d (1..=4): the ancestor at depth d; bit 5
+    /// ([`POS_SUFFIX`]): a suffix of the file's own name.
     pub positions: u8,
 }
 
@@ -60,7 +65,7 @@ pub fn pattern_names(pattern: &str) -> Option<Vec<NameMatch>> {
         }
         depth += 1;
         if depth > MAX_ANCESTOR_DEPTH {
-            return None;
+            break;
         }
         if is_literal(c) {
             let mut positions = 1u8 << depth;
@@ -71,6 +76,19 @@ pub fn pattern_names(pattern: &str) -> Option<Vec<NameMatch>> {
             }
             return Some(vec![name(c, false, positions)]);
         }
+    }
+    // No literal directory within reach: `**/*.keytab` is a name suffix, checked on the
+    // file's own name wherever it is.
+    if let Some(suffix) = last.strip_prefix('*')
+        && suffix.len() >= 3
+        && suffix.len() <= MAX_SUFFIX
+        && is_literal(suffix)
+    {
+        return Some(vec![NameMatch {
+            name: suffix.as_bytes().to_vec(),
+            prefix: true,
+            positions: POS_SUFFIX,
+        }]);
     }
     None
 }

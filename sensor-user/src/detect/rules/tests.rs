@@ -164,6 +164,11 @@ fn kernel_filter_derivation() {
         n("**/.aws/credentials"),
         vec![NameMatch { name: b"credentials".to_vec(), prefix: false, positions: 1 }]
     );
+    assert_eq!(
+        n("**/*.keytab"),
+        vec![NameMatch { name: b".keytab".to_vec(), prefix: true, positions: super::POS_SUFFIX }]
+    );
+    assert_eq!(n("/etc/*.keytab")[0].name, b"etc".to_vec(), "a literal directory is preferred to a suffix");
     assert_eq!(n("/tmp/krb5cc_*"), vec![NameMatch { name: b"krb5cc_".to_vec(), prefix: true, positions: 1 }]);
     assert_eq!(
         n("**/.aws/cli/cache/*.json"),
@@ -176,7 +181,7 @@ fn kernel_filter_derivation() {
     assert_eq!(n("/etc/kubernetes/pki/etcd/*.key")[0].name, b"etcd".to_vec());
     let alts = n("**/Default/{Login Data,Local State}");
     assert_eq!(alts.len(), 2);
-    assert!(pattern_names("/**/*.json").is_none(), "no literal component: cannot prefilter");
+    assert!(pattern_names("/**/*").is_none(), "no literal component: cannot prefilter");
     assert!(pattern_names("/a/*/*/*/*/*").is_none(), "literal beyond depth 4");
     let long = format!("**/{}", "x".repeat(80));
     assert!(n(&long)[0].prefix && n(&long)[0].name.len() == kfilter::MAX_NAME);
@@ -184,11 +189,10 @@ fn kernel_filter_derivation() {
 
 #[test]
 fn unfilterable_rule_forces_pass_all() {
-    let set =
-        RuleSet::compile(&[src("t.yaml", &rule("").replace("\"**/x\"", "\"/**/*.json\""))]).expect("valid");
+    let set = RuleSet::compile(&[src("t.yaml", &rule("").replace("\"**/x\"", "\"/**/*\""))]).expect("valid");
     let f = set.kernel_filter();
     assert!(f.pass_all);
-    assert_eq!(f.unfilterable, vec!["r1 (/**/*.json)".to_string()]);
+    assert_eq!(f.unfilterable, vec!["r1 (/**/*)".to_string()]);
 }
 
 /// One representative store path per store class the default pack must cover.
