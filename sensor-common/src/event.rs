@@ -13,6 +13,9 @@ pub const EVENT_TRACE: u32 = 7;
 pub const TRACE_PTRACE: u32 = 1;
 pub const TRACE_VM_READV: u32 = 2;
 pub const TRACE_VM_WRITEV: u32 = 3;
+/// `keyctl(KEYCTL_GET_PERSISTENT, uid)` for another user's persistent keyring (where
+/// Kerberos `KEYRING:persistent:<uid>` caches live); `target_pid` holds the uid.
+pub const TRACE_KEYCTL_PERSISTENT: u32 = 4;
 
 /// Bytes of an outbound request head copied by the kernel.
 pub const DATA_CAP: usize = 4096;
@@ -220,6 +223,7 @@ pub struct TraceEvent {
     pub syscall: u32,
     /// The ptrace request (0 for process_vm_*).
     pub request: u32,
+    /// The target process; for [`TRACE_KEYCTL_PERSISTENT`] the target uid.
     pub target_pid: u32,
     pub _pad0: u32,
 }

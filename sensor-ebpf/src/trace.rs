@@ -1,5 +1,6 @@
-//! Cross-process memory access: `ptrace` attach/seize and `process_vm_readv`/`writev`.
-//! Rare syscalls; only attaches (not every PEEK) and cross-process calls are emitted.
+//! Cross-process memory access: `ptrace` attach/seize and `process_vm_readv`/`writev`;
+//! and another user's persistent keyring taken with `keyctl`. Rare syscalls; only
+//! attaches (not every PEEK), cross-process calls and foreign uids are emitted.
 
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_get_current_task},
@@ -7,8 +8,8 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use sensor_common::{
-    EVENT_TRACE, STAT_DROP_TRACE, STAT_READ_ERROR, STAT_TRACE_EMITTED, TRACE_PTRACE, TRACE_VM_READV,
-    TRACE_VM_WRITEV, TraceEvent,
+    EVENT_TRACE, STAT_DROP_TRACE, STAT_READ_ERROR, STAT_TRACE_EMITTED, TRACE_KEYCTL_PERSISTENT, TRACE_PTRACE,
+    TRACE_VM_READV, TRACE_VM_WRITEV, TraceEvent,
 };
 
 use crate::{
@@ -27,9 +28,14 @@ fn done(r: Result<(), i64>) -> u32 {
     0
 }
 
+const KEYCTL_GET_PERSISTENT: u64 = 22;
+
 fn emit(syscall: u32, request: u64, target: u64) -> Result<(), i64> {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    if off!(valid) == 0 || tgid == off!(self_tgid) as u32 || target as u32 == tgid || target == 0 {
+    if off!(valid) == 0 || tgid == off!(self_tgid) as u32 {
+        return Ok(());
+    }
+    if syscall != TRACE_KEYCTL_PERSISTENT && (target as u32 == tgid || target == 0) {
         return Ok(());
     }
     let Some(mut entry) = EVENTS.reserve::<TraceEvent>(0) else {
@@ -85,5 +91,27 @@ pub fn sys_enter_process_vm_writev(ctx: TracePointContext) -> u32 {
     match unsafe { ctx.read_at::<u64>(16) } {
         Ok(pid) => done(emit(TRACE_VM_WRITEV, 0, pid)),
         Err(_) => done(Err(-14)),
+    }
+}
+
+/// `keyctl(KEYCTL_GET_PERSISTENT, uid, …)` with a uid other than the caller's: linking
+/// another user's persistent keyring (Kerberos `KEYRING:persistent:` caches) to read it.
+#[tracepoint]
+pub fn sys_enter_keyctl(ctx: TracePointContext) -> u32 {
+    // SAFETY: sys_enter_keyctl layout: option@16, arg2@24.
+    let args = unsafe { (ctx.read_at::<u64>(16), ctx.read_at::<u64>(24)) };
+    match args {
+        (Ok(KEYCTL_GET_PERSISTENT), Ok(uid)) => {
+            let uid = uid as u32;
+            // SAFETY: plain helper call.
+            let ids = aya_ebpf::helpers::bpf_get_current_uid_gid() as u32;
+            // (uid_t)-1 means "my own".
+            if uid == u32::MAX || uid == ids {
+                return 0;
+            }
+            done(emit(TRACE_KEYCTL_PERSISTENT, KEYCTL_GET_PERSISTENT, u64::from(uid)))
+        }
+        (Ok(_), Ok(_)) => 0,
+        _ => done(Err(-14)),
     }
 }

@@ -103,6 +103,33 @@ fn root_reading_another_users_kerberos_ccache_alerts() {
 }
 
 #[test]
+fn taking_another_users_persistent_keyring_alerts() {
+    let Some(_serial) = kernel_tests_enabled("keyring") else { return };
+    let alice = TestUser::create("kr");
+    let sensor = Sensor::start(&[]);
+    // Alice keeps a (stand-in) Kerberos ticket in her persistent keyring, as
+    // `KEYRING:persistent:<uid>` ccaches do; her own access is not an alert.
+    let own = alice
+        .sh("k=$(keyctl get_persistent @u) && keyctl add user krb_ccache:primary fake-ticket \"$k\" >/dev/null")
+        .output()
+        .expect("keyctl as alice");
+    assert!(own.status.success(), "alice's keyring: {}", String::from_utf8_lossy(&own.stderr));
+    // Root takes hers.
+    sh(&format!("keyctl get_persistent @s {} >/dev/null", alice.uid));
+    let d = sensor.wait_for("keyring alert", WAIT, |d| is_action(d, "kerberos-keyring-access"));
+    assert_eq!(d["event"]["kind"], "alert");
+    assert_eq!(d["rule"]["id"], "tw-session-keyring-access");
+    assert_eq!(d["tokenwarden"]["target"]["user"]["id"], alice.uid.to_string(), "{d}");
+    assert_eq!(d["tokenwarden"]["target"]["user"]["name"], alice.name.as_str(), "{d}");
+    assert_eq!(d["process"]["executable"], "/usr/bin/keyctl");
+    let subs = d["threat"]["technique"]["subtechnique"]["id"].as_array().expect("subtechniques");
+    assert!(subs.iter().any(|t| t == "T1558.005"), "{d}");
+    let docs = sensor.stop();
+    let keyring_alerts = docs.iter().filter(|d| is_action(d, "kerberos-keyring-access")).count();
+    assert_eq!(keyring_alerts, 1, "alice's own keyctl calls are not alerts");
+}
+
+#[test]
 fn keytabs_anywhere_are_matched_in_the_kernel_by_suffix() {
     let Some(_serial) = kernel_tests_enabled("keytab") else { return };
     let dir = tests::TempDir::new("keytab");

@@ -23,6 +23,7 @@ const PACKAGES: &[&str] = &[
     "libzstd-dev",
     "zlib1g-dev",
     // black-box tests
+    "keyutils",
     "curl",
     "wget",
     "openssl",

@@ -112,6 +112,17 @@ impl Pipeline {
                 self.table.on_exit(&x);
                 self.egress.on_exit(x.task.tgid);
             }
+            Event::Trace(t) if t.syscall == sensor_common::TRACE_KEYCTL_PERSISTENT => {
+                // The kernel only sends foreign uids; a login user reaching their own
+                // keyring after sudo is not theft.
+                if t.task.loginuid != Some(t.target_pid) {
+                    let p = self.table.resolve(&t.task).clone();
+                    let anc = self.table.ancestry(p.pid);
+                    let doc = self.ecs.keyring_access(&t, &p, &anc);
+                    self.counters.alerts += 1;
+                    self.write(&doc);
+                }
+            }
             Event::Trace(t) => {
                 let p = self.table.resolve(&t.task).clone();
                 let target = self.table.get(t.target_pid).cloned();

@@ -123,6 +123,37 @@ impl EcsBuilder {
         Value::Object(d)
     }
 
+    /// Another user's persistent keyring (Kerberos `KEYRING:persistent:<uid>` caches)
+    /// taken with `keyctl(KEYCTL_GET_PERSISTENT)`.
+    pub fn keyring_access(&mut self, t: &Trace, p: &Process, ancestry: &[Ancestor]) -> Value {
+        let uid = t.target_pid;
+        let name = crate::process::session::user_name(uid);
+        let spec = Spec {
+            action: "kerberos-keyring-access",
+            category: "session",
+            severity: "high",
+            rule_id: "tw-session-keyring-access",
+            rule_name: "Another user's persistent keyring taken",
+            techniques: &["T1558.005"],
+            message: format!(
+                "{} took the persistent keyring (Kerberos KEYRING caches) of user {}",
+                p.executable,
+                name.as_deref().unwrap_or(&uid.to_string())
+            ),
+        };
+        let target =
+            json!({"user": {"id": uid.to_string(), "name": name}, "keyring": format!("_persistent.{uid}")});
+        let d = self.session_alert(
+            t.ts_boot_ns,
+            &t.task,
+            p,
+            ancestry,
+            spec,
+            json!({"target": target, "syscall": "keyctl(KEYCTL_GET_PERSISTENT)"}),
+        );
+        Value::Object(d)
+    }
+
     /// A program that has no business with Kerberos caches connected to the KCM socket.
     pub fn kcm_access(&mut self, c: &Connect, p: &Process, ancestry: &[Ancestor], socket: &str) -> Value {
         let spec = Spec {

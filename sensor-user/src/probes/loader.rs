@@ -18,9 +18,9 @@ pub const OPEN_TRACEPOINTS: [&str; 4] =
 /// Socket-only syscalls: connections and plaintext request heads.
 pub const NET_TRACEPOINTS: [&str; 4] =
     ["sys_enter_connect", "sys_exit_connect", "sys_enter_sendto", "sys_enter_sendmsg"];
-/// Cross-process memory access.
-pub const TRACE_TRACEPOINTS: [&str; 3] =
-    ["sys_enter_ptrace", "sys_enter_process_vm_readv", "sys_enter_process_vm_writev"];
+/// Cross-process memory access and other users' keyrings.
+pub const TRACE_TRACEPOINTS: [&str; 4] =
+    ["sys_enter_ptrace", "sys_enter_process_vm_readv", "sys_enter_process_vm_writev", "sys_enter_keyctl"];
 /// Typed scheduler tracepoints for the process table.
 pub const PROCESS_TRACEPOINTS: [&str; 3] = ["sched_process_exec", "sched_process_fork", "sched_process_exit"];
 

@@ -97,7 +97,8 @@ impl Sessions {
     }
 }
 
-fn user_name(uid: u32) -> Option<String> {
+/// The name of `uid` in /etc/passwd.
+pub fn user_name(uid: u32) -> Option<String> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
     passwd.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
