@@ -8,6 +8,9 @@ pub const POS_BASENAME: u32 = 1;
 /// are stored as [`SUFFIX_MARKER`] followed by the suffix reversed, and looked up with
 /// the reversed name, so the trie's longest-prefix match is a suffix match.
 pub const POS_SUFFIX: u32 = 1 << 5;
+/// `NameFilterValue::positions` bit 6: the basename entry only counts when the file's
+/// owner is not the opener (`/proc/<pid>/maps` of another user's process).
+pub const POS_FOREIGN_OWNER: u32 = 1 << 6;
 /// First byte of suffix keys (never part of a UTF-8 name).
 pub const SUFFIX_MARKER: u8 = 0xff;
 /// Longest suffix compared.

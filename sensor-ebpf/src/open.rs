@@ -3,7 +3,7 @@
 //! its real identity (dev, inode) and resolved path.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task},
+    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_current_uid_gid},
     macros::tracepoint,
     maps::lpm_trie::Key,
     programs::TracePointContext,
@@ -11,9 +11,9 @@ use aya_ebpf::{
 use sensor_common::{
     CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, EVENT_OPEN, FLAG_PASS_ALL_OPENS, FLAG_SUFFIXES, INODE_ANY_DEV,
     MATCH_ANCESTOR, MATCH_BASENAME, MATCH_INODE, MATCH_PASS_ALL, MATCH_SUFFIX, MAX_ANCESTOR_DEPTH,
-    MAX_SUFFIX, NAME_KEY_LEN, OpenEvent, POS_BASENAME, POS_SUFFIX, STAT_DROP_OPEN, STAT_OPEN_EMITTED,
-    STAT_OPEN_FAILED, STAT_OPEN_FILTERED, STAT_READ_ERROR, STAT_SELF_SKIPPED, SUFFIX_MARKER, SYS_CREAT,
-    SYS_OPEN, SYS_OPENAT, SYS_OPENAT2,
+    MAX_SUFFIX, NAME_KEY_LEN, OpenEvent, POS_BASENAME, POS_FOREIGN_OWNER, POS_SUFFIX, STAT_DROP_OPEN,
+    STAT_OPEN_EMITTED, STAT_OPEN_FAILED, STAT_OPEN_FILTERED, STAT_READ_ERROR, STAT_SELF_SKIPPED,
+    SUFFIX_MARKER, SYS_CREAT, SYS_OPEN, SYS_OPENAT, SYS_OPENAT2,
 };
 
 use crate::{
@@ -128,6 +128,13 @@ fn try_open(ctx: &TracePointContext, syscall: u32) -> Result<(), i64> {
     Ok(())
 }
 
+/// Whether the inode belongs to someone other than the opener (real uid).
+#[inline(always)]
+fn foreign_owner(inode: *const u8) -> Result<bool, i64> {
+    let owner = read::<u32>(inode, off!(inode_i_uid))?;
+    Ok(owner != bpf_get_current_uid_gid() as u32)
+}
+
 /// Whether a watched suffix ends the name `data[..len]`: the reversed name, behind the
 /// marker byte, looked up in the same trie.
 #[inline(always)]
@@ -163,7 +170,8 @@ fn prefilter(inode: *const u8, ino: u64, f_path: *const u8) -> Result<u32, i64> 
     let name_off = off!(dentry_d_name) + off!(qstr_name);
     let len = read_str(read_ptr(dentry, name_off)?, &mut name.data)?;
     if let Some(v) = NAME_FILTER.get(&name) {
-        if v.positions & POS_BASENAME != 0 {
+        if v.positions & POS_BASENAME != 0 && (v.positions & POS_FOREIGN_OWNER == 0 || foreign_owner(inode)?)
+        {
             return Ok(MATCH_BASENAME);
         }
     }

@@ -72,6 +72,19 @@ fn reading_another_users_process_environment_and_memory_alerts() {
     assert_eq!(env["tokenwarden"]["target"]["user"]["id"], alice.uid.to_string());
     let mem = sensor.wait_for("mem alert", WAIT, |d| is_alert(d) && d["rule"]["id"] == "proc-mem-other-user");
     assert_eq!(mem["tokenwarden"]["target"]["pid"], victim);
+    assert!(mem["tokenwarden"]["sequence"].is_null(), "mem without maps first: {mem}");
+    // maps (where the heap and stacks are), then mem: one sequence, critical.
+    let own_maps = alice.sh(&format!("cat /proc/{victim}/maps > /dev/null")).output().expect("own maps");
+    assert!(own_maps.status.success());
+    sh(&format!(
+        "python3 -c \"open('/proc/{victim}/maps').read(); open('/proc/{victim}/mem','rb')\""
+    ));
+    let seq = sensor.wait_for("maps-then-mem alert", WAIT, |d| {
+        is_alert(d) && d["rule"]["id"] == "proc-mem-other-user" && !d["tokenwarden"]["sequence"].is_null()
+    });
+    assert_eq!(seq["tokenwarden"]["sequence"]["name"], "maps-then-mem", "{seq}");
+    assert_eq!(seq["tokenwarden"]["severity"], "critical", "{seq}");
+    assert_eq!(seq["event"]["severity"], 99);
     let all = sensor.all_output();
     let docs = sensor.stop();
     let alice_uid = alice.uid.to_string();

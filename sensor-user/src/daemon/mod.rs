@@ -78,7 +78,7 @@ fn instance_id() -> String {
 pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     let sinks = Sinks::open(&opts.sinks, &opts.state_dir)?;
     let mut probes = Probes::load(&LoadOptions { ringbuf_bytes: opts.ringbuf_bytes })?;
-    let kfilter = rules.kernel_filter();
+    let kfilter = crate::detect::session::kernel_filter(&rules);
     let names = filter::apply_names(&mut probes, &kfilter)?;
     for id in &kfilter.unfilterable {
         warn!("rule {id} cannot be prefiltered in the kernel: every open goes through userspace");
@@ -97,6 +97,7 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     let mut pipe = Pipeline {
         consents: Default::default(),
         sessions: Default::default(),
+        maps_reads: Default::default(),
         first_alerts: Default::default(),
         correlator: Correlator::new(opts.correlation.clone(), Fingerprinter::new(&opts.fingerprint_key)),
         new_executables: Vec::new(),

@@ -59,6 +59,7 @@ fn party(p: &Process, t: &Task, anc: &[Ancestor]) -> Party {
 
 pub struct Pipeline {
     pub sessions: crate::process::session::Sessions,
+    pub maps_reads: session::MapsReads,
     pub correlator: Correlator,
     /// The first alert of each deduplicated finding, re-sent with its count when its
     /// window ends with repeats.
@@ -225,6 +226,9 @@ impl Pipeline {
                 let p = self.table.resolve(&o.task).clone();
                 let anc = self.table.ancestry(p.pid);
                 let m = self.detector.on_open(&o, &p, &anc);
+                if let Some(target) = session::proc_maps_target(&o.path.path) {
+                    self.maps_reads.on_maps(o.task.tgid, target, o.ts_boot_ns);
+                }
                 if let Some(&r) = m.watching.first()
                     && o.path.is_complete()
                 {
@@ -250,6 +254,15 @@ impl Pipeline {
                     let mut doc = self.ecs.open_alert(rule, &o, &p, &anc, &m);
                     if let Some(pid) = session::proc_target(&o.path.path) {
                         doc["tokenwarden"]["target"] = target_fields(pid, self.table.get(pid));
+                        if o.path.path.ends_with("/mem")
+                            && let Some(gap) = self.maps_reads.before_mem(o.task.tgid, pid, o.ts_boot_ns)
+                        {
+                            // maps then mem: the reader located the memory to copy.
+                            doc["tokenwarden"]["sequence"] = serde_json::json!({
+                                "name": "maps-then-mem", "maps_read_ms_before": gap / 1_000_000,
+                            });
+                            crate::output::raise_to_critical(&mut doc);
+                        }
                     }
                     self.counters.alerts += 1;
                     self.write(&doc);

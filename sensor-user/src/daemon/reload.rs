@@ -18,6 +18,7 @@ use crate::{
     detect::{
         Detector,
         rules::{self, KernelFilter, RuleErrors, RuleSet},
+        session,
         stores::{StoreIndex, home_dirs},
     },
     probes::{ProbeError, Probes, filter},
@@ -111,8 +112,8 @@ pub fn reload(
             }));
         }
     };
-    let old_filter = pipe.detector.rules.kernel_filter();
-    let new_filter = new.kernel_filter();
+    let old_filter = session::kernel_filter(&pipe.detector.rules);
+    let new_filter = session::kernel_filter(&new);
     // Widen the kernel filter first: during the swap both sets' files get through.
     filter::apply_names(probes, &union(&old_filter, &new_filter))?;
     let stores = StoreIndex::scan(&new.file_patterns(), &home_dirs());

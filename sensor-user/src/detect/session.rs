@@ -1,12 +1,13 @@
 //! Jump-host session theft: a connection to someone else's ssh-agent, and the target of
 //! `/proc/<pid>/…` reads (environment and memory scraping).
 
-use std::{os::unix::fs::MetadataExt as _, sync::LazyLock};
+use std::{collections::HashMap, os::unix::fs::MetadataExt as _, sync::LazyLock};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::{
     decode::{Connect, Endpoint},
+    detect::rules::{KernelFilter, NameMatch, POS_FOREIGN_OWNER, RuleSet},
     process::{Process, ProcessTable},
 };
 
@@ -97,6 +98,65 @@ pub fn unexpected_kcm(c: &Connect, executable: &str) -> Option<String> {
     (KCM_SOCKETS.contains(&path.as_str()) && !KCM_PROGRAMS.contains(&executable)).then(|| path.clone())
 }
 
+/// Names the kernel must pass for detections that are not rules: `/proc/<pid>/maps` of
+/// processes owned by someone else (the first half of a maps → mem memory scrape).
+pub fn kernel_names() -> Vec<NameMatch> {
+    vec![NameMatch { name: b"maps".to_vec(), prefix: false, positions: 1 | POS_FOREIGN_OWNER }]
+}
+
+/// What the kernel must pass: the rules' names and [`kernel_names`].
+pub fn kernel_filter(rules: &RuleSet) -> KernelFilter {
+    let mut f = rules.kernel_filter();
+    for n in kernel_names() {
+        f.add_name(n);
+    }
+    f
+}
+
+/// The target pid when `path` is `/proc/<pid>/maps` or `/proc/<pid>/task/<tid>/maps`.
+pub fn proc_maps_target(path: &str) -> Option<u32> {
+    let pid = proc_target(path)?;
+    path.ends_with("/maps").then_some(pid)
+}
+
+/// Recent `/proc/<pid>/maps` reads of foreign processes, by (reader tgid, target pid),
+/// so that a following `/proc/<pid>/mem` open is reported as one maps → mem sequence.
+#[derive(Debug, Default)]
+pub struct MapsReads {
+    seen: HashMap<(u32, u32), u64>,
+}
+
+/// Reads kept, at most (oldest dropped first).
+const MAX_MAPS_READS: usize = 4096;
+/// A mem open this long after the maps read still counts as one sequence.
+pub const MAPS_SEQUENCE_NS: u64 = 120_000_000_000;
+
+impl MapsReads {
+    pub fn on_maps(&mut self, reader: u32, target: u32, ts_ns: u64) {
+        if self.seen.len() >= MAX_MAPS_READS {
+            if let Some(oldest) = self.seen.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k) {
+                self.seen.remove(&oldest);
+            }
+        }
+        self.seen.insert((reader, target), ts_ns);
+    }
+
+    /// Nanoseconds since `reader` read `target`'s maps, if it did within the window.
+    pub fn before_mem(&mut self, reader: u32, target: u32, ts_ns: u64) -> Option<u64> {
+        let t = self.seen.remove(&(reader, target))?;
+        let gap = ts_ns.saturating_sub(t);
+        (gap <= MAPS_SEQUENCE_NS).then_some(gap)
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
 /// The pid in a `/proc/<pid>/…` path (not `self`/`thread-self`: those resolve to the opener).
 pub fn proc_target(path: &str) -> Option<u32> {
     path.strip_prefix("/proc/")?.split('/').next()?.parse().ok()
@@ -119,5 +179,14 @@ mod tests {
         assert_eq!(proc_target("/proc/4321/environ"), Some(4321));
         assert_eq!(proc_target("/proc/self/environ"), None);
         assert_eq!(proc_target("/home/x"), None);
+        assert_eq!(proc_maps_target("/proc/77/maps"), Some(77));
+        assert_eq!(proc_maps_target("/proc/77/task/78/maps"), Some(77));
+        assert_eq!(proc_maps_target("/proc/77/smaps"), None);
+        let mut m = MapsReads::default();
+        m.on_maps(1, 77, 1_000);
+        assert_eq!(m.before_mem(1, 77, 5_000), Some(4_000));
+        assert_eq!(m.before_mem(1, 77, 6_000), None, "used once");
+        m.on_maps(1, 77, 0);
+        assert_eq!(m.before_mem(1, 77, MAPS_SEQUENCE_NS + 1), None, "outside the window");
     }
 }

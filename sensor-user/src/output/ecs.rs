@@ -333,6 +333,14 @@ impl EcsBuilder {
     }
 }
 
+/// Makes an alert critical (`event.severity`, `event.risk_score`, `tokenwarden.severity`).
+pub fn raise_to_critical(doc: &mut Value) {
+    let score = severity_score("critical");
+    doc["event"]["severity"] = json!(score);
+    doc["event"]["risk_score"] = json!(score);
+    doc["tokenwarden"]["severity"] = json!("critical");
+}
+
 /// `threat.*` for a rule's technique ids.
 pub(super) fn threat_for(ids: &[String]) -> Value {
     let mut tech_ids: Vec<String> = Vec::new();

@@ -11,5 +11,5 @@ pub mod session;
 pub mod sinks;
 pub mod time;
 
-pub use ecs::{EcsBuilder, HostInfo};
+pub use ecs::{EcsBuilder, HostInfo, raise_to_critical};
 pub use sinks::{SinkError, Sinks};

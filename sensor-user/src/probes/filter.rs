@@ -6,11 +6,11 @@ use std::collections::{HashMap, HashSet};
 use aya::maps::lpm_trie::Key;
 use sensor_common::{
     CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, FLAG_PASS_ALL_OPENS, FLAG_SUFFIXES, INODE_ANY_DEV, InodeKey,
-    MAX_SUFFIX, NAME_KEY_LEN, NameFilterValue, POS_SUFFIX, SUFFIX_MARKER,
+    MAX_SUFFIX, NAME_KEY_LEN, NameFilterValue, POS_FOREIGN_OWNER, POS_SUFFIX, SUFFIX_MARKER,
 };
 
 use super::{ProbeError, Probes};
-use crate::detect::rules::{KernelFilter, NameMatch};
+use crate::detect::rules::{KernelFilter, NameMatch, foreign_only};
 
 /// One LPM-trie entry as written to the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,14 +56,22 @@ pub fn trie_entries(names: &[NameMatch]) -> Vec<TrieEntry> {
         for other in &snapshot {
             let ob = (other.prefix_bits / 8) as usize;
             if other.prefix_bits < e.prefix_bits && e.data[..ob] == other.data[..ob] {
+                let foreign = foreign_only(e.positions as u8) && foreign_only(other.positions as u8);
                 e.positions |= other.positions;
+                if !foreign {
+                    e.positions &= !POS_FOREIGN_OWNER;
+                }
             }
         }
     }
     entries.sort_by_key(|e| (e.prefix_bits, e.data));
     entries.dedup_by(|a, b| {
         if a.prefix_bits == b.prefix_bits && a.data == b.data {
+            let foreign = foreign_only(a.positions as u8) && foreign_only(b.positions as u8);
             b.positions |= a.positions;
+            if !foreign {
+                b.positions &= !POS_FOREIGN_OWNER;
+            }
             true
         } else {
             false
@@ -94,7 +102,8 @@ pub fn apply_names(probes: &mut Probes, filter: &KernelFilter) -> Result<usize, 
     for k in stale {
         probes.name_filter.remove(&k).map_err(wrap)?;
     }
-    let ancestor_mask = entries.iter().fold(0u64, |m, e| m | u64::from(e.positions & !(1 | POS_SUFFIX)));
+    let ancestor_mask =
+        entries.iter().fold(0u64, |m, e| m | u64::from(e.positions & !(1 | POS_SUFFIX | POS_FOREIGN_OWNER)));
     let mut flags = if filter.pass_all { FLAG_PASS_ALL_OPENS } else { 0 };
     if entries.iter().any(|e| e.positions & POS_SUFFIX != 0) {
         flags |= FLAG_SUFFIXES;
@@ -143,6 +152,27 @@ mod tests {
 
     fn nm(name: &str, prefix: bool, positions: u8) -> NameMatch {
         NameMatch { name: name.as_bytes().to_vec(), prefix, positions }
+    }
+
+    #[test]
+    fn foreign_owner_only_survives_only_when_every_source_asks_for_it() {
+        let foreign = (1 | POS_FOREIGN_OWNER) as u8;
+        let e = trie_entries(&[nm("maps", false, foreign)]);
+        assert_eq!(e[0].positions, 1 | POS_FOREIGN_OWNER);
+        // A shorter plain basename prefix lets every "maps" through.
+        let e = trie_entries(&[nm("maps", false, foreign), nm("ma", true, 1)]);
+        let maps = e.iter().find(|x| x.prefix_bits == 40).expect("maps entry");
+        assert_eq!(maps.positions, 1, "{e:?}");
+        let mut f = KernelFilter::default();
+        f.add_name(nm("maps", false, foreign));
+        f.add_name(nm("maps", false, 1 << 2));
+        assert_eq!(
+            u32::from(f.names[0].positions),
+            1 | POS_FOREIGN_OWNER | 4,
+            "ancestor use keeps the restriction"
+        );
+        f.add_name(nm("maps", false, 1));
+        assert_eq!(f.names[0].positions, 1 | 4, "a plain basename use lifts it");
     }
 
     #[test]

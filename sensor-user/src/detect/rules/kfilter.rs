@@ -4,6 +4,15 @@
 
 use super::model::Rule;
 
+/// `NameMatch::positions` bit: a basename entry that only counts when the file's owner
+/// is not the opener.
+pub const POS_FOREIGN_OWNER: u8 = sensor_common::POS_FOREIGN_OWNER as u8;
+
+/// Whether an entry's basename bit (if any) is restricted to foreign owners.
+pub fn foreign_only(positions: u8) -> bool {
+    positions & 1 == 0 || positions & POS_FOREIGN_OWNER != 0
+}
+
 /// `NameMatch::positions` bit: the name is a suffix of the file's own name.
 pub const POS_SUFFIX: u8 = sensor_common::POS_SUFFIX as u8;
 use sensor_common::MAX_SUFFIX;
@@ -112,7 +121,14 @@ impl KernelFilter {
     /// Adds a name, OR-ing its positions into an existing entry for the same name.
     pub fn add_name(&mut self, n: NameMatch) {
         match self.names.iter_mut().find(|e| e.name == n.name && e.prefix == n.prefix) {
-            Some(e) => e.positions |= n.positions,
+            Some(e) => {
+                // Foreign-owner-only holds when every basename source asks for it.
+                let foreign = foreign_only(e.positions) && foreign_only(n.positions);
+                e.positions |= n.positions;
+                if !foreign {
+                    e.positions &= !POS_FOREIGN_OWNER;
+                }
+            }
             None => self.names.push(n),
         }
     }

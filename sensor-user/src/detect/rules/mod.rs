@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 pub use compile::RuleSet;
 pub use error::{Pos, RuleError, RuleErrors};
 pub use facts::{Facts, Field};
-pub use kfilter::{KernelFilter, MAX_ANCESTOR_DEPTH, NameMatch, POS_SUFFIX, pattern_names};
+pub use kfilter::{
+    KernelFilter, MAX_ANCESTOR_DEPTH, NameMatch, POS_FOREIGN_OWNER, POS_SUFFIX, foreign_only, pattern_names,
+};
 pub use model::{EventKind, OUTPUT_FIELDS, Rule, Severity};
 
 /// A rule file's text and the name errors use for it.
