@@ -164,7 +164,7 @@ impl SyslogTransport {
                     info!("syslog sink connected to {} ({addr}) over {:?}", self.address, self.kind);
                     return Ok(s);
                 }
-                Err(e) => last = Some(format!("{addr}: {e}")),
+                Err(e) => last = Some(format!("{e} (at {addr})")),
             }
         }
         Err(TransportError::Connect(format!("{}: {}", self.address, last.unwrap_or_default())))
@@ -216,7 +216,7 @@ impl SyslogTransport {
                         self.udp = Some(s);
                         break;
                     }
-                    Err(e) => last = format!("{addr}: {e}"),
+                    Err(e) => last = format!("{e} (at {addr})"),
                 }
             }
             if self.udp.is_none() {
