@@ -35,6 +35,9 @@ const PACKAGES: &[&str] = &[
     "util-linux",
     "passwd",
     "coreutils",
+    // syslog sink tests: a real receiver, with its TLS stream driver (gtls)
+    "rsyslog",
+    "rsyslog-gnutls",
 ];
 
 fn output(cmd: &mut Command) -> Option<String> {
