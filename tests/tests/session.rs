@@ -76,9 +76,7 @@ fn reading_another_users_process_environment_and_memory_alerts() {
     // maps (where the heap and stacks are), then mem: one sequence, critical.
     let own_maps = alice.sh(&format!("cat /proc/{victim}/maps > /dev/null")).output().expect("own maps");
     assert!(own_maps.status.success());
-    sh(&format!(
-        "python3 -c \"open('/proc/{victim}/maps').read(); open('/proc/{victim}/mem','rb')\""
-    ));
+    sh(&format!("python3 -c \"open('/proc/{victim}/maps').read(); open('/proc/{victim}/mem','rb')\""));
     let seq = sensor.wait_for("maps-then-mem alert", WAIT, |d| {
         is_alert(d) && d["rule"]["id"] == "proc-mem-other-user" && !d["tokenwarden"]["sequence"].is_null()
     });

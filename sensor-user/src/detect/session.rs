@@ -133,10 +133,10 @@ pub const MAPS_SEQUENCE_NS: u64 = 120_000_000_000;
 
 impl MapsReads {
     pub fn on_maps(&mut self, reader: u32, target: u32, ts_ns: u64) {
-        if self.seen.len() >= MAX_MAPS_READS {
-            if let Some(oldest) = self.seen.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k) {
-                self.seen.remove(&oldest);
-            }
+        if self.seen.len() >= MAX_MAPS_READS
+            && let Some(oldest) = self.seen.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k)
+        {
+            self.seen.remove(&oldest);
         }
         self.seen.insert((reader, target), ts_ns);
     }
