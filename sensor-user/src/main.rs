@@ -153,6 +153,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Config { command: ConfigCommand::Check { path } } => {
+            let path_display = path.display().to_string();
             let args = RunArgs { config: Some(path), ..Default::default() };
             let settings = match args.resolve() {
                 Ok(s) => s,
@@ -161,6 +162,10 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
+            if let Err(e) = tokenwarden::output::Sinks::check(&settings.sinks) {
+                eprintln!("{}: {e}", path_display);
+                return ExitCode::from(1);
+            }
             match load_rules(&settings.rules) {
                 Ok(set) => {
                     let sinks: Vec<String> = settings

@@ -106,6 +106,18 @@ fn config_check_reports_errors_with_position() {
     assert!(err.contains(&format!("{}:4:1:", path.display())), "file:line:col in: {err}");
     assert!(err.contains("urll"), "names the key: {err}");
 
+    // Transport settings are checked too (without connecting).
+    std::fs::write(
+        &path,
+        "[[sink]]\ntype = \"syslog\"\ntransport = \"tls\"\naddress = \"127.0.0.1:6514\"\n\
+         ca_file = \"/nonexistent/ca.pem\"\n",
+    )
+    .expect("write");
+    let out = Command::new(binary()).args(["config", "check"]).arg(&path).output().expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "a missing CA file fails the check: {err}");
+    assert!(err.contains("/nonexistent/ca.pem"), "names the CA file: {err}");
+
     std::fs::write(
         &path,
         "metrics_address = \"127.0.0.1:9999\"\n[[sink]]\nname = \"siem\"\ntype = \"http\"\n\
@@ -113,7 +125,12 @@ fn config_check_reports_errors_with_position() {
          token_env = \"HEC_TOKEN\"\nkinds = [\"alert\"]\n",
     )
     .expect("write");
-    let out = Command::new(binary()).args(["config", "check"]).arg(&path).output().expect("run");
+    let out = Command::new(binary())
+        .args(["config", "check"])
+        .arg(&path)
+        .env("HEC_TOKEN", "check-only-token")
+        .output()
+        .expect("run");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "valid config: {}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("siem (http)") && text.contains("127.0.0.1:9999"), "{text}");

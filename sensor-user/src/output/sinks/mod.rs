@@ -130,7 +130,28 @@ fn render(doc: &Value, format: Format) -> Value {
     }
 }
 
+/// The transport of a remote sink (no connection is made).
+fn transport(c: &SinkConfig, name: &str) -> Result<Box<dyn Transport>, SinkError> {
+    let cfg = |reason| SinkError::Config { name: name.to_string(), reason };
+    Ok(match c.kind {
+        SinkType::Syslog => Box::new(syslog::SyslogTransport::new(c).map_err(cfg)?),
+        _ => Box::new(http::HttpTransport::new(c).map_err(cfg)?),
+    })
+}
+
 impl Sinks {
+    /// Checks every sink's settings as `open` would (CA files, tokens, addresses) without
+    /// connecting, writing or creating spools.
+    pub fn check(configs: &[SinkConfig]) -> Result<(), SinkError> {
+        for (i, c) in configs.iter().enumerate() {
+            c.validate()?;
+            if matches!(c.kind, SinkType::Syslog | SinkType::Http) {
+                transport(c, &c.display_name(i))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Opens every sink. Remote sinks spool under `state_dir/spool/<name>` unless
     /// configured otherwise.
     pub fn open(configs: &[SinkConfig], state_dir: &Path) -> Result<Self, SinkError> {
@@ -151,17 +172,7 @@ impl Sinks {
                     )?))
                 }
                 SinkType::Syslog | SinkType::Http => {
-                    let transport: Box<dyn Transport> = if c.kind == SinkType::Syslog {
-                        Box::new(
-                            syslog::SyslogTransport::new(c)
-                                .map_err(|reason| SinkError::Config { name: name.clone(), reason })?,
-                        )
-                    } else {
-                        Box::new(
-                            http::HttpTransport::new(c)
-                                .map_err(|reason| SinkError::Config { name: name.clone(), reason })?,
-                        )
-                    };
+                    let transport = transport(c, &name)?;
                     let dir = c.spool_dir.clone().unwrap_or_else(|| state_dir.join("spool").join(&name));
                     let max = c.spool_max_bytes.unwrap_or(config::DEFAULT_SPOOL_BYTES);
                     Out::Remote(RemoteSink::start(&name, transport, &dir, max, stats.clone())?)
