@@ -86,7 +86,10 @@ fn finding_info(e: &Ecs<'_>, time_ms: Option<i64>) -> Value {
 /// Evidence and resource for the process another one targeted (`/proc/<pid>/…`).
 fn target(e: &Ecs<'_>, evidences: &mut Vec<Value>, resources: &mut Vec<Value>) {
     if let Some(p) = objects::process(e, "tokenwarden.target", false, false) {
-        let uid = p.get("uid").or_else(|| p.get("pid")).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+        let uid = p
+            .get("uid")
+            .or_else(|| p.get("pid"))
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
         let mut r = Obj::new();
         r.set("type", "process").opt("uid", uid).opt("name", p.pointer("/file/path").cloned());
         resources.push(r.value());

@@ -45,7 +45,8 @@ pub struct Class {
     pub category_name: &'static str,
 }
 
-pub const BASE_EVENT: Class = Class { uid: 0, name: "Base Event", category_uid: 0, category_name: "Uncategorized" };
+pub const BASE_EVENT: Class =
+    Class { uid: 0, name: "Base Event", category_uid: 0, category_name: "Uncategorized" };
 pub const FILE_SYSTEM_ACTIVITY: Class =
     Class { uid: 1001, name: "File System Activity", category_uid: 1, category_name: "System Activity" };
 pub const PROCESS_ACTIVITY: Class =
@@ -56,8 +57,12 @@ pub const NETWORK_ACTIVITY: Class =
     Class { uid: 4001, name: "Network Activity", category_uid: 4, category_name: "Network Activity" };
 pub const DNS_ACTIVITY: Class =
     Class { uid: 4003, name: "DNS Activity", category_uid: 4, category_name: "Network Activity" };
-pub const APPLICATION_LIFECYCLE: Class =
-    Class { uid: 6002, name: "Application Lifecycle", category_uid: 6, category_name: "Application Activity" };
+pub const APPLICATION_LIFECYCLE: Class = Class {
+    uid: 6002,
+    name: "Application Lifecycle",
+    category_uid: 6,
+    category_name: "Application Activity",
+};
 
 /// The class an ECS document maps to.
 pub fn class_of(doc: &Value) -> Class {

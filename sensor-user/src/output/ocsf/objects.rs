@@ -35,7 +35,10 @@ pub fn process(e: &Ecs<'_>, prefix: &str, mark: bool, with_parent: bool) -> Opti
     let f = |name: &str| format!("{prefix}.{name}");
     let num = |name: &str| e.peek(&f(name)).and_then(Value::as_u64).inspect(|_| _ = e.get(&f(name), mark));
     let text = |name: &str| {
-        e.peek(&f(name)).and_then(Value::as_str).filter(|s| !s.is_empty()).inspect(|_| _ = e.get(&f(name), mark))
+        e.peek(&f(name))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .inspect(|_| _ = e.get(&f(name), mark))
     };
     let mut p = Obj::new();
     p.opt("pid", num("pid"));
@@ -54,7 +57,10 @@ pub fn process(e: &Ecs<'_>, prefix: &str, mark: bool, with_parent: bool) -> Opti
         None => p.opt(
             "cmd_line",
             e.peek(&f("args")).and_then(Value::as_array).map(|a| {
-                a.iter().map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string)).collect::<Vec<_>>().join(" ")
+                a.iter()
+                    .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             }),
         ),
     };
@@ -138,7 +144,10 @@ pub fn device(e: &Ecs<'_>) -> Value {
     d.set("type_id", 0).set("type", "Unknown");
     d.set("os", json!({"name": "Linux", "type_id": 200, "type": "Linux"}));
     let mut agent = Obj::new();
-    agent.opt("name", e.str("agent.type")).opt("uid", e.str("agent.id")).opt("version", e.str("agent.version"));
+    agent
+        .opt("name", e.str("agent.type"))
+        .opt("uid", e.str("agent.id"))
+        .opt("version", e.str("agent.version"));
     if !agent.is_empty() {
         agent.set("type_id", 1).set("type", "Endpoint Detection and Response").set("vendor_name", VENDOR);
         d.set("agent_list", json!([agent.value()]));
