@@ -110,9 +110,8 @@ pub fn fill(e: &Ecs<'_>, ev: &mut Map<String, Value>, time_ms: Option<i64>) {
     let process = objects::process(e, "process", true, true);
     let user = objects::user(e, "user.id", true);
     let mut actor = Obj::new();
-    actor.opt("process", process.clone()).opt("user", user.clone());
-    let actor = actor.some();
-    o.opt("actor", actor.clone());
+    actor.opt("process", process.clone()).opt("user", user);
+    o.opt("actor", actor.some());
 
     let file = objects::file(e);
     let dst = objects::endpoint(e, "destination", true);
@@ -130,8 +129,9 @@ pub fn fill(e: &Ecs<'_>, ev: &mut Map<String, Value>, time_ms: Option<i64>) {
     if let Some(u) = url.as_ref().and_then(|u| u.get("url_string").or_else(|| u.get("path"))) {
         resources.push(json!({"type": "url", "uid": u}));
     }
+    // The acting process and what it touched (its user is in `actor`).
     let mut main = Obj::new();
-    main.opt("actor", actor).opt("process", process).opt("user", user);
+    main.opt("process", process);
     main.opt("file", file).opt("dst_endpoint", dst).opt("url", url);
     let mut evidences: Vec<Value> = main.some().into_iter().collect();
     target(e, &mut evidences, &mut resources);
