@@ -284,6 +284,12 @@ fn every_document_kind_validates_against_the_ecs_and_ocsf_schemas() {
         .collect();
     assert!(techniques.contains(&&Value::from("T1041")), "{exfil}");
     assert!(exfil["severity_id"].as_u64().is_some_and(|s| (2..=5).contains(&s)));
+    let traffic = ocsf_docs
+        .iter()
+        .find(|o| o["metadata"]["event_code"] == "credential-used" && o["url"]["path"] == "/api")
+        .expect("credential use in OCSF");
+    assert_eq!(traffic["url"]["url_string"], format!("http://127.0.0.1:{}/api", srv.1));
+    assert_eq!(traffic["dst_endpoint"]["port"], srv.1);
     let open_alert = finding(&|o| o["evidences"][0]["file"]["path"] == store.display().to_string());
     assert_eq!(open_alert["actor"]["process"]["file"]["path"], "/usr/bin/cat");
 

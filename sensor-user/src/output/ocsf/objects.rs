@@ -97,9 +97,16 @@ pub fn url(e: &Ecs<'_>, mark: bool) -> Option<Value> {
     let (scheme, host, path, query) = (s("scheme"), s("domain"), s("path"), s("query"));
     let mut u = Obj::new();
     u.opt("scheme", scheme).opt("hostname", host).opt("path", path).opt("query_string", query);
+    // ECS `url.domain` has no port: the destination's, unless it is the scheme's default.
+    let port = e.peek("destination.port").and_then(Value::as_u64);
+    u.opt("port", port);
     if let (Some(scheme), Some(host)) = (scheme, host) {
         let q = query.map(|q| format!("?{q}")).unwrap_or_default();
-        u.set("url_string", format!("{scheme}://{host}{}{q}", path.unwrap_or("/")));
+        let p = match (scheme, port) {
+            ("http", Some(80)) | ("https", Some(443)) | (_, None) => String::new(),
+            (_, Some(p)) => format!(":{p}"),
+        };
+        u.set("url_string", format!("{scheme}://{host}{p}{}{q}", path.unwrap_or("/")));
     }
     // OCSF needs `url_string` or `path`.
     if !u.has("url_string") && !u.has("path") {

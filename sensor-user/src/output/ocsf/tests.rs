@@ -304,7 +304,8 @@ fn credential_use_is_network_traffic_with_url_and_no_more_than_ecs_had() {
     let o = from_ecs(&d);
     assert_common(&o, &d, NETWORK_ACTIVITY);
     assert_eq!(o["activity_id"], 6);
-    assert_eq!(o["url"]["url_string"], "https://localhost/api?x=1&token=<redacted>");
+    assert_eq!(o["url"]["url_string"], "https://localhost:8443/api?x=1&token=<redacted>");
+    assert_eq!(o["url"]["port"], 8443);
     assert_eq!(o["connection_info"]["protocol_num"], 6);
     assert_eq!(o["unmapped"]["http"], d["http"]);
     assert_eq!(o["unmapped"]["network"], json!({"protocol": "http"}));
@@ -316,7 +317,7 @@ fn credential_use_is_network_traffic_with_url_and_no_more_than_ecs_had() {
     for s in strings.iter().filter(|s| {
         s.len() > 16 && !s.contains(' ') && !s.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')
     }) {
-        assert!(ecs_text.contains(s.as_str()) || s.starts_with("https://localhost/api"), "new text {s}");
+        assert!(ecs_text.contains(s.as_str()) || s.starts_with("https://localhost:8443/api"), "new text {s}");
     }
 }
 
