@@ -125,10 +125,15 @@ fn limit_drops_events_before_alerts_and_counts_them() {
     let left = drain(&mut s, 100);
     assert_eq!(left.len() as u64 + dropped_events + stats.dropped_alerts.load(Ordering::Relaxed), 1000);
     assert!(left.windows(2).all(|w| w[0] < w[1]), "what is left is in order");
-    let alerts_left = left.iter().filter(|q| *q % 4 == 0).count();
-    if stats.dropped_alerts.load(Ordering::Relaxed) == 0 {
-        assert_eq!(alerts_left, 250, "every alert kept while events could be dropped");
-    }
+    // Alerts go only when no event is left: what survives of the alerts is the newest
+    // run, and every event left came after the last dropped alert.
+    let alerts: Vec<u64> = left.iter().copied().filter(|q| q % 4 == 0).collect();
+    let first_alert = *alerts.first().expect("alerts kept");
+    assert_eq!(alerts, (first_alert..=1000).filter(|q| q % 4 == 0).collect::<Vec<_>>());
+    let dropped_alerts = stats.dropped_alerts.load(Ordering::Relaxed);
+    assert_eq!(dropped_alerts, (first_alert - 4) / 4, "every dropped alert counted");
+    assert!(left.iter().filter(|q| *q % 4 != 0).all(|q| *q > first_alert - 4), "events dropped first");
+    assert!(dropped_events > dropped_alerts * 3, "far more events than alerts dropped");
     // Only alerts now: the oldest alerts go, and are counted.
     let (mut s, stats) = open(&dir, max);
     for i in 1001..=2000u64 {
