@@ -64,7 +64,8 @@ fn read_token(c: &SinkConfig) -> Result<Option<String>, String> {
         let t = std::fs::read_to_string(path).map_err(|e| format!("`token_file` {}: {e}", path.display()))?;
         Some((t.trim().to_string(), "`token_file`"))
     } else if let Some(var) = &c.token_env {
-        let t = std::env::var(var).map_err(|_| format!("`token_env`: environment variable {var} is not set"))?;
+        let t =
+            std::env::var(var).map_err(|_| format!("`token_env`: environment variable {var} is not set"))?;
         Some((t.trim().to_string(), "`token_env`"))
     } else {
         None
@@ -77,7 +78,8 @@ fn read_token(c: &SinkConfig) -> Result<Option<String>, String> {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "unknown".into(), |h| h.trim().into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map_or_else(|_| "unknown".into(), |h| h.trim().into())
 }
 
 /// Seconds since the epoch of an RFC 3339 time (now when it does not parse).
@@ -173,7 +175,9 @@ impl HttpTransport {
                         // Re-sent documents answer 409 instead of being indexed twice.
                         create["_id"] = id.into();
                     }
-                    out.extend_from_slice(&serde_json::to_vec(&json!({ "create": create })).unwrap_or_default());
+                    out.extend_from_slice(
+                        &serde_json::to_vec(&json!({ "create": create })).unwrap_or_default(),
+                    );
                     out.push(b'\n');
                     out.extend_from_slice(&r.body);
                     out.push(b'\n');
@@ -220,8 +224,11 @@ fn bulk_rejections(answer: &[u8]) -> Result<(usize, Option<String>), TransportEr
         }
         n += 1;
         first.get_or_insert_with(|| {
-            format!("{status} {}: {}", result["error"]["type"].as_str().unwrap_or("?"),
-                result["error"]["reason"].as_str().unwrap_or("?").chars().take(200).collect::<String>())
+            format!(
+                "{status} {}: {}",
+                result["error"]["type"].as_str().unwrap_or("?"),
+                result["error"]["reason"].as_str().unwrap_or("?").chars().take(200).collect::<String>()
+            )
         });
     }
     Ok((n, first))
@@ -233,7 +240,10 @@ impl Transport for HttpTransport {
         let mut req = self.client.post(self.url.clone());
         if self.gzip {
             let mut gz = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::fast());
-            body = gz.write_all(&body).and_then(|()| gz.finish()).map_err(|e| TransportError::Send(e.to_string()))?;
+            body = gz
+                .write_all(&body)
+                .and_then(|()| gz.finish())
+                .map_err(|e| TransportError::Send(e.to_string()))?;
             req = req.header(CONTENT_ENCODING, "gzip");
         }
         let ctype = if self.shape == HttpShape::Bulk { "application/x-ndjson" } else { "application/json" };

@@ -64,7 +64,8 @@ impl RemoteSink {
         let shared =
             Arc::new(Shared { spool: Mutex::new(spool), control: Mutex::default(), wake: Condvar::new() });
         let (tx, done) = mpsc::channel();
-        let sender = Sender { name: name.to_string(), shared: shared.clone(), stats: stats.clone(), transport };
+        let sender =
+            Sender { name: name.to_string(), shared: shared.clone(), stats: stats.clone(), transport };
         let worker = std::thread::Builder::new()
             .name(format!("sink-{name}"))
             .spawn(move || {
@@ -106,7 +107,9 @@ impl RemoteSink {
                     let _ = w.join();
                 }
             }
-            Err(_) => warn!(sink = %self.name, "sender still busy at shutdown; undelivered records stay spooled"),
+            Err(_) => {
+                warn!(sink = %self.name, "sender still busy at shutdown; undelivered records stay spooled")
+            }
         }
         let mut spool = lock(&self.shared.spool);
         spool.sync();

@@ -387,7 +387,8 @@ impl Spool {
             self.save_cursor()?;
         }
         let tmp = self.dir.join(format!("{}.tmp", seg_name(id)));
-        let mut f = OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(&tmp).at(&tmp)?;
+        let mut f =
+            OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(&tmp).at(&tmp)?;
         f.write_all(&out).at(&tmp)?;
         std::fs::rename(&tmp, &path).at(&path)?;
         if i == self.segments.len() - 1 {
@@ -411,7 +412,8 @@ impl Spool {
 
     fn save_cursor(&self) -> Result<(), SpoolError> {
         let tmp = self.dir.join("cursor.tmp");
-        let mut f = OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(&tmp).at(&tmp)?;
+        let mut f =
+            OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(&tmp).at(&tmp)?;
         f.write_all(format!("{} {}\n", self.cursor.seg, self.cursor.off).as_bytes()).at(&tmp)?;
         let path = self.dir.join("cursor");
         std::fs::rename(&tmp, &path).at(&path)
@@ -444,7 +446,9 @@ impl Spool {
         self.inflight = None;
         loop {
             self.drop_consumed()?;
-            let Some(seg) = self.segments.iter().find(|s| s.id >= self.cursor.seg) else { return Ok(Vec::new()) };
+            let Some(seg) = self.segments.iter().find(|s| s.id >= self.cursor.seg) else {
+                return Ok(Vec::new());
+            };
             if seg.id != self.cursor.seg {
                 self.cursor = Pos { seg: seg.id, off: 0 };
             }
