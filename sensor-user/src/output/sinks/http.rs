@@ -319,7 +319,8 @@ mod tests {
         let r = Record::new(&doc, &doc);
 
         let hec = HttpTransport::new(&config(HttpShape::Hec, Some(&token))).expect("hec");
-        let line: serde_json::Value = serde_json::from_slice(&hec.body(&[r.clone()])).expect("HEC JSON");
+        let line: serde_json::Value =
+            serde_json::from_slice(&hec.body(std::slice::from_ref(&r))).expect("HEC JSON");
         assert_eq!(line["event"], doc);
         assert_eq!(line["time"], 1796378400.5);
         assert_eq!(line["sourcetype"], "tokenwarden:ecs");
