@@ -167,6 +167,22 @@ fn every_document_kind_validates_against_the_ecs_and_ocsf_schemas() {
     );
     // Root reading another user's process environment: a session alert.
     sh(&format!("cat /proc/{victim}/environ > /dev/null"));
+    // Root taking the user's persistent keyring: a syscall-based session alert.
+    sh(&format!("keyctl get_persistent @s {} > /dev/null", user.uid));
+    // A DNS question (DNS Activity) and a unix-socket connect (a non-IP destination).
+    let unix_sock = dir.path().join("s.sock");
+    let script = format!(
+        r#"
+import socket, struct
+q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + b"".join(bytes([len(l)]) + l.encode() for l in "schemas.tokenwarden.test".split(".")) + b"\x00\x00\x01\x00\x01"
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(q, ("127.0.0.1", 53))
+srv = socket.socket(socket.AF_UNIX); srv.bind("{unix}"); srv.listen(1)
+socket.socket(socket.AF_UNIX).connect("{unix}")
+"#,
+        unix = unix_sock.display()
+    );
+    let out = std::process::Command::new("python3").arg("-c").arg(script).output().expect("python");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     sensor.wait_for("allowed open event", WAIT, |d| {
         d["event"]["kind"] == "event"
@@ -177,6 +193,8 @@ fn every_document_kind_validates_against_the_ecs_and_ocsf_schemas() {
         .wait_for("credential use", WAIT, |d| is_action(d, "credential-used") && d["url"]["path"] == "/api");
     sensor.wait_for("exfiltration", WAIT, |d| is_action(d, "credential-exfiltration"));
     sensor.wait_for("environ alert", WAIT, |d| is_alert(d) && d["rule"]["id"] == "proc-environ-other-user");
+    sensor.wait_for("keyring alert", WAIT, |d| is_action(d, "kerberos-keyring-access"));
+    sensor.wait_for("dns query", WAIT, |d| is_action(d, "dns-query"));
     sensor.stats();
     let logs = sensor.stderr();
     let ecs_docs = sensor.stop();
@@ -249,6 +267,8 @@ fn every_document_kind_validates_against_the_ecs_and_ocsf_schemas() {
         ("event", "credential-used"),
         ("alert", "credential-store-opened"),
         ("alert", "credential-exfiltration"),
+        ("alert", "kerberos-keyring-access"),
+        ("event", "dns-query"),
     ] {
         assert!(seen.contains(&(kind.to_string(), action.to_string())), "no {kind} {action} in {seen:?}");
     }
@@ -260,6 +280,7 @@ fn every_document_kind_validates_against_the_ecs_and_ocsf_schemas() {
         (1001, 14, "File System Activity: Open"),
         (4001, 1, "Network Activity: Open"),
         (4001, 6, "Network Activity: Traffic"),
+        (4003, 1, "DNS Activity: Query"),
         (2004, 1, "Detection Finding: Create"),
     ] {
         assert!(seen_classes.contains(&(class, activity)), "no {what} in {seen_classes:?}");

@@ -18,7 +18,7 @@ fn destination(e: &Endpoint, domain: &str) -> Value {
             json!({"ip": addr.to_string(), "port": port, "address": addr.to_string()})
         }
         Endpoint::Unix(path) => json!({"address": path}),
-        Endpoint::Unknown => json!({}),
+        Endpoint::Unknown => json!({"address": "unknown"}),
     };
     if !domain.is_empty() {
         d["domain"] = json!(domain);
