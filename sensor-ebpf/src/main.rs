@@ -4,6 +4,8 @@
 #![cfg_attr(target_arch = "bpf", no_main)]
 
 #[cfg(target_arch = "bpf")]
+mod empty;
+#[cfg(target_arch = "bpf")]
 mod kread;
 #[cfg(target_arch = "bpf")]
 mod maps;

@@ -128,3 +128,26 @@ pub fn count(index: u32) {
         unsafe { *slot += 1 };
     }
 }
+
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const BPF_RB_AVAIL_DATA: u64 = 0;
+
+/// Submit flags for high-volume records (exec/fork/exit): no wake-up of the consumer
+/// unless `CONFIG_WAKEUP_BYTES` are waiting — userspace polls on a short tick instead,
+/// so a fork does not cost a context switch.
+#[inline(always)]
+pub fn lazy_wakeup() -> u64 {
+    let threshold = CONFIG.get(sensor_common::CONFIG_WAKEUP_BYTES).copied().unwrap_or(0);
+    if threshold == 0 {
+        0
+    } else if EVENTS.query(BPF_RB_AVAIL_DATA) >= threshold {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    }
+}
+
+/// Submit flags for records that can make an alert (opens that passed the filter,
+/// memory access, keyrings): wake the consumer now, even behind lazy records.
+pub const URGENT_WAKEUP: u64 = BPF_RB_FORCE_WAKEUP;

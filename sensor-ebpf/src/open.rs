@@ -18,7 +18,7 @@ use sensor_common::{
 
 use crate::{
     kread::{read, read_ptr, read_str},
-    maps::{CONFIG, EVENTS, INODE_FILTER, NAME_FILTER, SCRATCH_OPEN, count, off},
+    maps::{CONFIG, EVENTS, INODE_FILTER, NAME_FILTER, SCRATCH_OPEN, URGENT_WAKEUP, count, off},
     path::{Target, walk_path},
     task::fill_header,
 };
@@ -120,7 +120,7 @@ fn try_open(ctx: &TracePointContext, syscall: u32) -> Result<(), i64> {
     filled?;
     walk_path(f_path, Target::Open);
     // SAFETY: the scratch record is fully assembled.
-    if EVENTS.output::<OpenEvent>(unsafe { &*ev }, 0).is_err() {
+    if EVENTS.output::<OpenEvent>(unsafe { &*ev }, URGENT_WAKEUP).is_err() {
         count(STAT_DROP_OPEN);
     } else {
         count(STAT_OPEN_EMITTED);

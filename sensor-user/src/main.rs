@@ -33,6 +33,13 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Benchmark floor: do-nothing programs on exactly the hooks `run` uses (needs root).
+    #[command(hide = true)]
+    BenchFloor {
+        /// Written with our pid once every hook is attached.
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -240,13 +247,26 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match rt.block_on(daemon::run(set, opts)) {
-                Ok(()) => ExitCode::SUCCESS,
+            finish(rt.block_on(daemon::run(set, opts)))
+        }
+        Command::BenchFloor { ready_file } => {
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => finish(rt.block_on(daemon::floor(ready_file))),
                 Err(e) => {
-                    eprintln!("error: {e:#}");
+                    eprintln!("error: tokio runtime: {e}");
                     ExitCode::from(1)
                 }
             }
+        }
+    }
+}
+
+fn finish(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
         }
     }
 }

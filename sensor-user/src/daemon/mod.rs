@@ -1,6 +1,7 @@
 //! `tokenwarden run`: wires probes → decode → process table → detect → output, and
 //! handles signals, periodic state reports and store re-scans.
 
+mod floor;
 mod pipeline;
 mod reload;
 mod serve;
@@ -17,6 +18,7 @@ use tokio::{
 };
 use tracing::{info, warn};
 
+pub use floor::floor;
 pub use pipeline::{Counters, Pipeline};
 use reload::RuleSource;
 
@@ -77,7 +79,13 @@ fn instance_id() -> String {
 /// Loads everything, reports `sensor-started`, then runs until SIGINT/SIGTERM.
 pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     let sinks = Sinks::open(&opts.sinks, &opts.state_dir)?;
-    let mut probes = Probes::load(&LoadOptions { ringbuf_bytes: opts.ringbuf_bytes })?;
+    let mut probes = Probes::load(&LoadOptions { ringbuf_bytes: opts.ringbuf_bytes, empty: false })?;
+    // Exec/fork/exit records wake the sensor only when 1/8 of the ring is waiting; the
+    // poll tick below collects them otherwise.
+    probes
+        .config
+        .set(sensor_common::CONFIG_WAKEUP_BYTES, u64::from(opts.ringbuf_bytes / 8), 0)
+        .map_err(|e| anyhow::anyhow!("CONFIG map: {e}"))?;
     let kfilter = crate::detect::session::kernel_filter(&rules);
     let names = filter::apply_names(&mut probes, &kfilter)?;
     for id in &kfilter.unfilterable {
@@ -169,6 +177,8 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     stats_tick.tick().await;
     let mut maint_tick = tokio::time::interval(Duration::from_secs(2));
     let mut maint_rounds: u64 = 0;
+    let mut poll_tick = tokio::time::interval(POLL_INTERVAL);
+    poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut rescan_tick = tokio::time::interval(opts.rescan_interval);
     rescan_tick.tick().await;
 
@@ -189,6 +199,7 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
             Some(q) = queries.recv() => {
                 let _ = q.reply.send(answer(&pipe, &probes, tls.attached_count(), q.query));
             }
+            _ = poll_tick.tick() => drain(&mut ring, &mut pipe),
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
             _ = sigusr1.recv() => report(&mut pipe, &probes, "sensor-stats"),
@@ -249,13 +260,21 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How often records that did not wake the sensor (exec/fork/exit) are collected.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
 /// Handles every record already in the ring buffer (without waiting).
 fn drain(ring: &mut AsyncFd<aya::maps::RingBuf<aya::maps::MapData>>, pipe: &mut Pipeline) {
     let rb = ring.get_mut();
+    let mut n = 0;
     while let Some(item) = rb.next() {
         pipe.handle(&item);
+        n += 1;
     }
-    pipe.flush();
+    if n > 0 {
+        pipe.batch_done(n);
+        pipe.flush();
+    }
 }
 
 /// Emits a state document whose `action` field names the event action.

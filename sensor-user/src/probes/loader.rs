@@ -60,13 +60,23 @@ pub struct Probes {
     pub config: Array<MapData, u64>,
     /// Names of the attached hooks, for the start-up state event.
     pub attached: Vec<String>,
+    /// Do-nothing programs on the sensor's hooks (`bench-floor`).
+    empty: bool,
 }
 
 /// Options for [`Probes::load`].
 pub struct LoadOptions {
     /// Ring-buffer size in bytes (power of two, multiple of the page size).
     pub ringbuf_bytes: u32,
+    /// Attach the do-nothing programs of `sensor-ebpf/src/empty.rs` to the same hooks
+    /// instead of the sensor's (`tokenwarden bench-floor`: the cost of the mechanism).
+    pub empty: bool,
 }
+
+/// The do-nothing program standing in for every classic tracepoint in empty mode.
+const EMPTY_TRACEPOINT: &str = "empty_tracepoint";
+/// The do-nothing program standing in for every uprobe in empty mode.
+const EMPTY_UPROBE: &str = "empty_uprobe";
 
 impl Probes {
     /// Loads and attaches every program. Fails with an error naming what is missing.
@@ -88,21 +98,30 @@ impl Probes {
         let kernel_btf = aya::Btf::from_sys_fs()?;
         let mut attached = Vec::new();
         for name in PROCESS_TRACEPOINTS {
-            let prog: &mut BtfTracePoint = program(&mut ebpf, name)?;
-            let wrap = |source| ProbeError::Program { name: name.into(), source };
+            let empty_name = format!("empty_{name}");
+            let prog_name = if opts.empty { empty_name.as_str() } else { name };
+            let prog: &mut BtfTracePoint = program(&mut ebpf, prog_name)?;
+            let wrap = |source| ProbeError::Program { name: prog_name.into(), source };
             prog.load(name, &kernel_btf).map_err(wrap)?;
             prog.attach().map_err(wrap)?;
             attached.push(format!("tp_btf/{name}"));
         }
-        for name in crate::probes::tls::TLS_PROGRAMS {
+        let uprobes: &[&str] = if opts.empty { &[EMPTY_UPROBE] } else { &crate::probes::tls::TLS_PROGRAMS };
+        for &name in uprobes {
             let prog: &mut UProbe = program(&mut ebpf, name)?;
             prog.load().map_err(|source| ProbeError::Program { name: name.into(), source })?;
         }
-        for name in OPEN_TRACEPOINTS.iter().chain(NET_TRACEPOINTS.iter()).chain(TRACE_TRACEPOINTS.iter()) {
-            let name = *name;
-            let prog: &mut TracePoint = program(&mut ebpf, name)?;
+        if opts.empty {
+            let prog: &mut TracePoint = program(&mut ebpf, EMPTY_TRACEPOINT)?;
+            prog.load().map_err(|source| ProbeError::Program { name: EMPTY_TRACEPOINT.into(), source })?;
+        }
+        for name in syscall_tracepoints() {
+            let prog_name = if opts.empty { EMPTY_TRACEPOINT } else { name };
+            let prog: &mut TracePoint = program(&mut ebpf, prog_name)?;
             let wrap = |source| ProbeError::Program { name: name.into(), source };
-            prog.load().map_err(wrap)?;
+            if !opts.empty {
+                prog.load().map_err(wrap)?;
+            }
             prog.attach("syscalls", name).map_err(wrap)?;
             attached.push(format!("tracepoint/syscalls/{name}"));
         }
@@ -114,8 +133,14 @@ impl Probes {
             config: take_map(&mut ebpf, "CONFIG")?,
             ebpf,
             attached,
+            empty: opts.empty,
         })
     }
+}
+
+/// Every classic syscall tracepoint the sensor attaches.
+pub fn syscall_tracepoints() -> impl Iterator<Item = &'static str> {
+    OPEN_TRACEPOINTS.iter().chain(NET_TRACEPOINTS.iter()).chain(TRACE_TRACEPOINTS.iter()).copied()
 }
 
 impl Probes {
@@ -124,6 +149,12 @@ impl Probes {
     where
         &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
     {
+        program(&mut self.ebpf, name)
+    }
+
+    /// The uprobe program to attach for `name`: the do-nothing one in empty mode.
+    pub fn uprobe_mut(&mut self, name: &str) -> Result<&mut UProbe, ProbeError> {
+        let name = if self.empty { EMPTY_UPROBE } else { name };
         program(&mut self.ebpf, name)
     }
 }

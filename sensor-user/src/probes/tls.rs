@@ -138,7 +138,7 @@ impl TlsAttacher {
             }
             let mut ok = 0;
             for (symbol, program) in [("SSL_write", "ssl_write"), ("SSL_write_ex", "ssl_write_ex")] {
-                let prog: &mut UProbe = probes.program_mut(program)?;
+                let prog: &mut UProbe = probes.uprobe_mut(program)?;
                 if symbol == "SSL_write_ex" && !defines_symbol(path, symbol) {
                     continue;
                 }
@@ -169,7 +169,7 @@ impl TlsAttacher {
             let shown = path.display().to_string();
             let mut ok = 0;
             for (symbol, program) in *symbols {
-                let prog: &mut UProbe = probes.program_mut(program)?;
+                let prog: &mut UProbe = probes.uprobe_mut(program)?;
                 match prog.attach(*symbol, &path, UProbeScope::AllProcesses) {
                     Ok(_) => ok += 1,
                     Err(e) => warn!("TLS uprobe {symbol} in {shown}: {e}"),
