@@ -18,6 +18,33 @@ pub const MAX_SUFFIX: usize = 32;
 /// Ancestor directories checked by the kernel (depth 1 = parent directory).
 pub const MAX_ANCESTOR_DEPTH: u32 = 4;
 
+/// The name gate: one bit per (class, first byte, second byte), so the kernel can
+/// reject a name that no watched entry can match with a 2-byte read and an array
+/// lookup, before any string copy or trie walk. Classes:
+/// the file's own name (its first two bytes), an ancestor directory's name (its first
+/// two bytes), and the file's name read backwards (its last two bytes) for suffixes.
+pub const GATE_BASENAME: u32 = 0;
+pub const GATE_ANCESTOR: u32 = 1;
+pub const GATE_SUFFIX: u32 = 2;
+/// Bits per gate class (two bytes).
+pub const GATE_CLASS_BITS: u32 = 1 << 16;
+/// `u64` words of the `NAME_GATE` array map.
+pub const GATE_WORDS: u32 = 3 * GATE_CLASS_BITS / 64;
+
+/// Word index and bit of a gate entry: `class`, then the two bytes (the second is 0
+/// for a one-byte name: the NUL that ends it).
+#[inline(always)]
+pub const fn gate_bit(class: u32, first: u8, second: u8) -> (u32, u32) {
+    let idx = class * GATE_CLASS_BITS + ((first as u32) << 8 | second as u32);
+    (idx / 64, idx % 64)
+}
+
+/// Bits of the kernel's inode bitmap (`ino % INODE_BITS`), a cheap first check before
+/// the exact inode map.
+pub const INODE_BITS: u64 = 1 << 20;
+/// `u64` words of the `INODE_BITMAP` array map.
+pub const INODE_BITS_WORDS: u32 = (INODE_BITS / 64) as u32;
+
 /// A watched file's identity. The kernel map `INODE_FILTER` is keyed by `ino` alone
 /// (so the hot path need not read the superblock) with the device as value, checked
 /// only on a hit; [`INODE_ANY_DEV`] marks an inode number watched on several devices.

@@ -36,6 +36,8 @@ pub struct KernelOffsets {
     pub dentry_d_parent: u32,
     pub dentry_d_name: u32,
     pub qstr_name: u32,
+    /// The dentry's inline name buffer (`d_shortname`, `d_iname` before 6.14).
+    pub dentry_d_iname: u32,
     pub inode_i_ino: u32,
     pub inode_i_sb: u32,
     pub inode_i_mode: u32,
@@ -60,6 +62,9 @@ pub struct KernelOffsets {
     pub skc_v6_rcv_saddr: u32,
     /// `sock_common.skc_family`.
     pub skc_family: u32,
+    /// `pt_regs` members holding the first five syscall arguments (x86-64: di, si, dx,
+    /// r10, r8), read at syscall exit.
+    pub regs_arg: [u32; 5],
 }
 
 #[cfg(feature = "user")]

@@ -2,11 +2,11 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LpmTrie, PerCpuArray, RingBuf},
 };
 use sensor_common::{
-    CONFIG_ENTRIES, DataEvent, ExecEvent, KernelOffsets, NAME_KEY_LEN, NameFilterValue, OpenEvent,
-    SOCKADDR_CAP, STAT_COUNT,
+    CONFIG_ENTRIES, DataEvent, ExecEvent, GATE_WORDS, INODE_BITS_WORDS, KernelOffsets, NAME_KEY_LEN,
+    NameFilterValue, OpenEvent, STAT_COUNT,
 };
 
 /// All records for userspace. Size is replaced at load time (`--ringbuf-bytes`).
@@ -26,6 +26,21 @@ pub static INODE_FILTER: HashMap<u64, u32> = HashMap::with_max_entries(65536, 0)
 pub static NAME_FILTER: LpmTrie<[u8; NAME_KEY_LEN], NameFilterValue> =
     LpmTrie::with_max_entries(4096, 1 /* BPF_F_NO_PREALLOC, required for LPM tries */);
 
+/// Inode bitmap: bit `ino % INODE_BITS` is set for every watched inode, so most opens
+/// skip the hash lookup of `INODE_FILTER`.
+#[map]
+pub static INODE_BITMAP: Array<u64> = Array::with_max_entries(INODE_BITS_WORDS, 0);
+
+/// Name gate (`sensor_common::filter::gate_bit`): a name whose first (or, for
+/// suffixes, last) two bytes no watched entry has is rejected without a string copy.
+#[map]
+pub static NAME_GATE: Array<u64> = Array::with_max_entries(GATE_WORDS, 0);
+
+/// Per-CPU trie key for name lookups (68 bytes: too costly to build on the stack).
+#[map]
+pub static SCRATCH_NAME: PerCpuArray<aya_ebpf::maps::lpm_trie::Key<[u8; NAME_KEY_LEN]>> =
+    PerCpuArray::with_max_entries(1, 0);
+
 /// Per-CPU space where an open record is assembled before `bpf_ringbuf_output`.
 #[map]
 pub static SCRATCH_OPEN: PerCpuArray<OpenEvent> = PerCpuArray::with_max_entries(1, 0);
@@ -37,23 +52,6 @@ pub static SCRATCH_EXEC: PerCpuArray<ExecEvent> = PerCpuArray::with_max_entries(
 /// Per-CPU space where a request-head record is assembled.
 #[map]
 pub static SCRATCH_DATA: PerCpuArray<DataEvent> = PerCpuArray::with_max_entries(1, 0);
-
-/// `connect` arguments between syscall entry and exit.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct PendingConnect {
-    pub fd: i32,
-    pub addr_len: u32,
-    pub sockaddr: [u8; SOCKADDR_CAP],
-}
-
-/// Per-CPU space for a pending connect (too large for the BPF stack).
-#[map]
-pub static SCRATCH_CONNECT: PerCpuArray<PendingConnect> = PerCpuArray::with_max_entries(1, 0);
-
-/// Pending connects by thread (`pid_tgid`); bounded, LRU so abandoned entries age out.
-#[map]
-pub static CONNECTS: LruHashMap<u64, PendingConnect> = LruHashMap::with_max_entries(8192, 0);
 
 /// Run-time switches (`sensor_common::filter::CONFIG_*`).
 #[map]
@@ -91,6 +89,7 @@ pub static OFFSETS: KernelOffsets = KernelOffsets {
     dentry_d_parent: 0,
     dentry_d_name: 0,
     qstr_name: 0,
+    dentry_d_iname: 0,
     inode_i_ino: 0,
     inode_i_sb: 0,
     inode_i_mode: 0,
@@ -110,6 +109,7 @@ pub static OFFSETS: KernelOffsets = KernelOffsets {
     skc_num: 0,
     skc_v6_rcv_saddr: 0,
     skc_family: 0,
+    regs_arg: [0; 5],
 };
 
 /// Reads one offset. Volatile so the compiler cannot fold the zero initial value.

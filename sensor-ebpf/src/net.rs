@@ -1,6 +1,7 @@
 //! Outbound connections and request heads. Only socket traffic passes these hooks:
-//! `connect`, `sendto`/`sendmsg` (socket-only syscalls) and the TLS libraries' write
-//! functions. Plain `write(2)` is not hooked, so file and pipe writes pay nothing.
+//! `connect`, `sendto`/`sendmsg` results (socket-only syscalls, exit hooks) and the TLS
+//! libraries' write functions. Plain `write(2)` is not hooked, so file and pipe writes
+//! never run a program.
 
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_user, bpf_probe_read_user_buf},
@@ -15,9 +16,12 @@ use sensor_common::{
 
 use crate::{
     kread::{read, read_ptr},
-    maps::{CONNECTS, EVENTS, SCRATCH_CONNECT, SCRATCH_DATA, count, off},
-    task::fill_header,
+    maps::{EVENTS, SCRATCH_DATA, count, off},
+    task::{fill_header, syscall_arg},
 };
+
+/// Offset of `ret` in the `sys_exit_*` tracepoint record.
+const SYS_EXIT_RET: usize = 16;
 
 const AF_UNIX: u16 = 1;
 const AF_INET: u16 = 2;
@@ -160,38 +164,39 @@ fn try_client_cert() -> Result<(), i64> {
     emit_data(ev)
 }
 
-/// `sendto(2)`: plaintext requests on sockets (curl and python send with it).
+/// `sendto(2)` results: plaintext requests on sockets (curl and python send with it);
+/// the buffer is still in the caller's memory, and the result says how much was sent.
 #[tracepoint]
-pub fn sys_enter_sendto(ctx: TracePointContext) -> u32 {
+pub fn sys_exit_sendto(ctx: TracePointContext) -> u32 {
     done(try_sendto(&ctx))
 }
 
+/// Bytes the syscall reports sent, or None on failure.
+#[inline(always)]
+fn sent(ctx: &TracePointContext) -> Result<Option<u64>, i64> {
+    // SAFETY: `ret` is a long at offset 16 in sys_exit_* records.
+    let ret: i64 = unsafe { ctx.read_at(SYS_EXIT_RET) }.map_err(i64::from)?;
+    Ok((ret > 0).then_some(ret as u64))
+}
+
 fn try_sendto(ctx: &TracePointContext) -> Result<(), i64> {
-    // SAFETY: sys_enter_sendto layout: fd@16, buff@24, len@32, flags@40, addr@48.
-    let (fd, buf, len, addr) = unsafe {
-        (
-            ctx.read_at::<u64>(16).map_err(i64::from)?,
-            ctx.read_at::<u64>(24).map_err(i64::from)?,
-            ctx.read_at::<u64>(32).map_err(i64::from)?,
-            ctx.read_at::<u64>(48).map_err(i64::from)?,
-        )
-    };
+    let Some(len) = sent(ctx)? else { return Ok(()) };
+    let (fd, buf, addr) = (syscall_arg::<0>(), syscall_arg::<1>(), syscall_arg::<4>());
     if is_dns_destination(addr) {
         return capture_dns(fd as i32, buf as *const u8, len);
     }
     capture(SRC_SENDTO, fd as i32, fd, buf as *const u8, len)
 }
 
-/// `sendmsg(2)`: the first iovec of the message.
+/// `sendmsg(2)` results: the first iovec of the message.
 #[tracepoint]
-pub fn sys_enter_sendmsg(ctx: TracePointContext) -> u32 {
+pub fn sys_exit_sendmsg(ctx: TracePointContext) -> u32 {
     done(try_sendmsg(&ctx))
 }
 
 fn try_sendmsg(ctx: &TracePointContext) -> Result<(), i64> {
-    // SAFETY: sys_enter_sendmsg layout: fd@16, msg@24.
-    let (fd, msg) =
-        unsafe { (ctx.read_at::<u64>(16).map_err(i64::from)?, ctx.read_at::<u64>(24).map_err(i64::from)?) };
+    let Some(sent) = sent(ctx)? else { return Ok(()) };
+    let (fd, msg) = (syscall_arg::<0>(), syscall_arg::<1>());
     if msg == 0 {
         return Ok(());
     }
@@ -208,6 +213,7 @@ fn try_sendmsg(ctx: &TracePointContext) -> Result<(), i64> {
             bpf_probe_read_user((iov + 8) as *const u64).map_err(i64::from)?,
         )
     };
+    let len = len.min(sent);
     // SAFETY: msg_name is the first field of user_msghdr.
     let name: u64 = unsafe { bpf_probe_read_user(msg as *const u64) }.map_err(i64::from)?;
     if is_dns_destination(name) {
@@ -276,24 +282,18 @@ fn capture_dns(fd: i32, buf: *const u8, len: u64) -> Result<(), i64> {
     emit_data(ev)
 }
 
-/// `connect(2)` arguments, kept until the syscall returns.
+/// `connect(2)` results: the destination (still in the caller's memory) with the
+/// outcome and the socket's local end.
 #[tracepoint]
-pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
-    done(try_enter_connect(&ctx))
+pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
+    done(try_exit_connect(&ctx))
 }
 
-fn try_enter_connect(ctx: &TracePointContext) -> Result<(), i64> {
+fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
     if off!(valid) == 0 || is_self() {
         return Ok(());
     }
-    // SAFETY: sys_enter_connect layout: fd@16, uservaddr@24, addrlen@32.
-    let (fd, addr, addrlen) = unsafe {
-        (
-            ctx.read_at::<u64>(16).map_err(i64::from)?,
-            ctx.read_at::<u64>(24).map_err(i64::from)?,
-            ctx.read_at::<u64>(32).map_err(i64::from)?,
-        )
-    };
+    let (fd, addr, addrlen) = (syscall_arg::<0>() as i32, syscall_arg::<1>(), syscall_arg::<2>());
     if addr == 0 {
         return Ok(());
     }
@@ -302,31 +302,8 @@ fn try_enter_connect(ctx: &TracePointContext) -> Result<(), i64> {
     if family != AF_INET && family != AF_INET6 && family != AF_UNIX {
         return Ok(());
     }
-    let Some(p) = SCRATCH_CONNECT.get_ptr_mut(0) else { return Err(-2) };
-    // SAFETY: this CPU's scratch slot.
-    let pending = unsafe { &mut *p };
-    pending.fd = fd as i32;
-    pending.addr_len = (addrlen as u32).min(SOCKADDR_CAP as u32);
-    // SAFETY: fixed-size copy from a checked user address (short addresses read a few
-    // bytes past their end, which the kernel tolerates or reports as an error).
-    unsafe { bpf_probe_read_user_buf(addr as *const u8, &mut pending.sockaddr) }.map_err(i64::from)?;
-    CONNECTS.insert(&bpf_get_current_pid_tgid(), pending, 0).map_err(i64::from)?;
-    Ok(())
-}
-
-/// `connect(2)` result: emits the destination with the outcome.
-#[tracepoint]
-pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
-    done(try_exit_connect(&ctx))
-}
-
-fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
-    let key = bpf_get_current_pid_tgid();
-    // SAFETY: read-only lookup; the value is copied before the delete.
-    let Some(pending) = (unsafe { CONNECTS.get(&key) }).copied() else { return Ok(()) };
-    let _ = CONNECTS.remove(&key);
     // SAFETY: `ret` is a long at offset 16 in sys_exit_* records.
-    let ret: i64 = unsafe { ctx.read_at(16) }.map_err(i64::from)?;
+    let ret: i64 = unsafe { ctx.read_at(SYS_EXIT_RET) }.map_err(i64::from)?;
     let Some(mut entry) = EVENTS.reserve::<ConnectEvent>(0) else {
         count(STAT_DROP_CONNECT);
         return Ok(());
@@ -339,16 +316,21 @@ fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
         entry.discard(0);
         return Err(err);
     }
-    e.fd = pending.fd;
+    e.fd = fd;
     e.ret = ret as i32;
-    e.addr_len = pending.addr_len;
+    e.addr_len = (addrlen as u32).min(SOCKADDR_CAP as u32);
     e._pad0 = 0;
-    e.sockaddr = pending.sockaddr;
+    // SAFETY: fixed-size copy from a checked user address (short addresses read a few
+    // bytes past their end, which the kernel tolerates or reports as an error).
+    if unsafe { bpf_probe_read_user_buf(addr as *const u8, &mut e.sockaddr) }.is_err() {
+        entry.discard(0);
+        return Err(-14);
+    }
     e.local_port = 0;
     e.local_family = 0;
     e.local_addr = [0; 16];
     // The local end, read from the socket behind the fd (best effort).
-    let _ = local_tuple(e, pending.fd);
+    let _ = local_tuple(e, fd);
     entry.submit(0);
     count(STAT_CONNECT_EMITTED);
     Ok(())

@@ -1,6 +1,6 @@
 //! Identity of a task (`task_struct`), filled into every record's header.
 
-use aya_ebpf::helpers::bpf_ktime_get_boot_ns;
+use aya_ebpf::helpers::{bpf_get_current_task_btf, bpf_ktime_get_boot_ns, bpf_task_pt_regs};
 use sensor_common::{EventHeader, TaskInfo};
 
 use crate::{
@@ -52,4 +52,19 @@ pub fn fill_header(hdr: *mut EventHeader, kind: u32, size: usize, task: *const u
         comm: [0; 16],
     };
     fill_task(&mut hdr.task, task)
+}
+
+/// Argument `N` (0-based, N < 5) of the current syscall, read from the task's saved
+/// registers. Syscalls do not change their caller's saved argument registers, so this
+/// holds at syscall exit, where every syscall hook of the sensor sits (exit hooks only:
+/// a `sys_enter_*` hook would put every syscall of every task on the tracing path).
+#[inline(always)]
+pub fn syscall_arg<const N: usize>() -> u64 {
+    // SAFETY: typed helpers; the registers are a BTF object, read with a plain load the
+    // verifier checks (the offset is a constant of the frozen OFFSETS).
+    unsafe {
+        let off = core::ptr::read_volatile(&raw const crate::maps::OFFSETS.regs_arg[N]) as usize;
+        let regs = bpf_task_pt_regs(bpf_get_current_task_btf()) as *const u8;
+        core::ptr::read_volatile(regs.wrapping_add(off) as *const u64)
+    }
 }

@@ -14,7 +14,7 @@ use sensor_common::{
 
 use crate::{
     maps::{EVENTS, URGENT_WAKEUP, count, off},
-    task::fill_header,
+    task::{fill_header, syscall_arg},
 };
 
 const PTRACE_ATTACH: u64 = 16;
@@ -60,58 +60,38 @@ fn emit(syscall: u32, request: u64, target: u64) -> Result<(), i64> {
     Ok(())
 }
 
-/// `ptrace(PTRACE_ATTACH|PTRACE_SEIZE, pid)`: taking control of another process.
+/// `ptrace(PTRACE_ATTACH|PTRACE_SEIZE, pid)`: taking control of another process
+/// (attempts are reported whatever their outcome).
 #[tracepoint]
-pub fn sys_enter_ptrace(ctx: TracePointContext) -> u32 {
-    // SAFETY: sys_enter_ptrace layout: request@16, pid@24.
-    let args = unsafe { (ctx.read_at::<u64>(16), ctx.read_at::<u64>(24)) };
-    match args {
-        (Ok(req), Ok(pid)) if req == PTRACE_ATTACH || req == PTRACE_SEIZE => {
-            done(emit(TRACE_PTRACE, req, pid))
-        }
-        (Ok(_), Ok(_)) => 0,
-        _ => done(Err(-14)),
-    }
+pub fn sys_exit_ptrace(_ctx: TracePointContext) -> u32 {
+    let (req, pid) = (syscall_arg::<0>(), syscall_arg::<1>());
+    if req == PTRACE_ATTACH || req == PTRACE_SEIZE { done(emit(TRACE_PTRACE, req, pid)) } else { 0 }
 }
 
 /// `process_vm_readv(pid, …)`: reading another process's memory without ptrace.
 #[tracepoint]
-pub fn sys_enter_process_vm_readv(ctx: TracePointContext) -> u32 {
-    // SAFETY: pid@16.
-    match unsafe { ctx.read_at::<u64>(16) } {
-        Ok(pid) => done(emit(TRACE_VM_READV, 0, pid)),
-        Err(_) => done(Err(-14)),
-    }
+pub fn sys_exit_process_vm_readv(_ctx: TracePointContext) -> u32 {
+    done(emit(TRACE_VM_READV, 0, syscall_arg::<0>()))
 }
 
 /// `process_vm_writev(pid, …)`: writing into another process's memory.
 #[tracepoint]
-pub fn sys_enter_process_vm_writev(ctx: TracePointContext) -> u32 {
-    // SAFETY: pid@16.
-    match unsafe { ctx.read_at::<u64>(16) } {
-        Ok(pid) => done(emit(TRACE_VM_WRITEV, 0, pid)),
-        Err(_) => done(Err(-14)),
-    }
+pub fn sys_exit_process_vm_writev(_ctx: TracePointContext) -> u32 {
+    done(emit(TRACE_VM_WRITEV, 0, syscall_arg::<0>()))
 }
 
 /// `keyctl(KEYCTL_GET_PERSISTENT, uid, …)` with a uid other than the caller's: linking
 /// another user's persistent keyring (Kerberos `KEYRING:persistent:` caches) to read it.
 #[tracepoint]
-pub fn sys_enter_keyctl(ctx: TracePointContext) -> u32 {
-    // SAFETY: sys_enter_keyctl layout: option@16, arg2@24.
-    let args = unsafe { (ctx.read_at::<u64>(16), ctx.read_at::<u64>(24)) };
-    match args {
-        (Ok(KEYCTL_GET_PERSISTENT), Ok(uid)) => {
-            let uid = uid as u32;
-            // SAFETY: plain helper call.
-            let ids = aya_ebpf::helpers::bpf_get_current_uid_gid() as u32;
-            // (uid_t)-1 means "my own".
-            if uid == u32::MAX || uid == ids {
-                return 0;
-            }
-            done(emit(TRACE_KEYCTL_PERSISTENT, KEYCTL_GET_PERSISTENT, u64::from(uid)))
-        }
-        (Ok(_), Ok(_)) => 0,
-        _ => done(Err(-14)),
+pub fn sys_exit_keyctl(_ctx: TracePointContext) -> u32 {
+    if syscall_arg::<0>() != KEYCTL_GET_PERSISTENT {
+        return 0;
     }
+    let uid = syscall_arg::<1>() as u32;
+    let ids = aya_ebpf::helpers::bpf_get_current_uid_gid() as u32;
+    // (uid_t)-1 means "my own".
+    if uid == u32::MAX || uid == ids {
+        return 0;
+    }
+    done(emit(TRACE_KEYCTL_PERSISTENT, KEYCTL_GET_PERSISTENT, u64::from(uid)))
 }

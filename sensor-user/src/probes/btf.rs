@@ -56,6 +56,7 @@ pub fn kernel_offsets(self_tgid: u32) -> Result<KernelOffsets, BtfError> {
         dentry_d_parent: f("dentry", "d_parent")?,
         dentry_d_name: f("dentry", "d_name")?,
         qstr_name: f("qstr", "name")?,
+        dentry_d_iname: f("dentry", "d_shortname").or_else(|_| f("dentry", "d_iname"))?,
         inode_i_ino: f("inode", "i_ino")?,
         inode_i_sb: f("inode", "i_sb")?,
         inode_i_mode: f("inode", "i_mode")?,
@@ -75,6 +76,13 @@ pub fn kernel_offsets(self_tgid: u32) -> Result<KernelOffsets, BtfError> {
         skc_num: f("sock_common", "skc_num")?,
         skc_v6_rcv_saddr: f("sock_common", "skc_v6_rcv_saddr")?,
         skc_family: f("sock_common", "skc_family")?,
+        regs_arg: [
+            f("pt_regs", "di")?,
+            f("pt_regs", "si")?,
+            f("pt_regs", "dx")?,
+            f("pt_regs", "r10")?,
+            f("pt_regs", "r8")?,
+        ],
     })
 }
 

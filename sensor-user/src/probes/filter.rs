@@ -5,8 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use aya::maps::lpm_trie::Key;
 use sensor_common::{
-    CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, FLAG_PASS_ALL_OPENS, FLAG_SUFFIXES, INODE_ANY_DEV, InodeKey,
-    MAX_SUFFIX, NAME_KEY_LEN, NameFilterValue, POS_FOREIGN_OWNER, POS_SUFFIX, SUFFIX_MARKER,
+    CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, FLAG_PASS_ALL_OPENS, FLAG_SUFFIXES, GATE_ANCESTOR, GATE_BASENAME,
+    GATE_SUFFIX, GATE_WORDS, INODE_ANY_DEV, INODE_BITS, INODE_BITS_WORDS, InodeKey, MAX_SUFFIX, NAME_KEY_LEN,
+    NameFilterValue, POS_BASENAME, POS_FOREIGN_OWNER, POS_SUFFIX, SUFFIX_MARKER, gate_bit,
 };
 
 use super::{ProbeError, Probes};
@@ -80,7 +81,53 @@ pub fn trie_entries(names: &[NameMatch]) -> Vec<TrieEntry> {
     entries
 }
 
-/// Replaces the name trie and switches with `filter`'s.
+/// The name gate for a set of trie entries: every (class, two bytes) some entry can
+/// match (see `sensor_common::filter::gate_bit`).
+pub fn gate_words(entries: &[TrieEntry]) -> Vec<u64> {
+    let mut words = vec![0u64; GATE_WORDS as usize];
+    let mut set = |class: u32, first: u8, second: Option<u8>| {
+        let seconds = match second {
+            Some(b) => b..=b,
+            None => 0..=u8::MAX,
+        };
+        for b in seconds {
+            let (w, bit) = gate_bit(class, first, b);
+            words[w as usize] |= 1 << bit;
+        }
+    };
+    for e in entries {
+        let bytes = (e.prefix_bits / 8) as usize;
+        if e.positions & POS_SUFFIX != 0 {
+            // Marker, then the suffix reversed: its last byte first.
+            match bytes {
+                0 | 1 => (0..=u8::MAX).for_each(|b| set(GATE_SUFFIX, b, None)),
+                2 => set(GATE_SUFFIX, e.data[1], None),
+                _ => set(GATE_SUFFIX, e.data[1], Some(e.data[2])),
+            }
+            continue;
+        }
+        let mut classes = Vec::new();
+        if e.positions & POS_BASENAME != 0 {
+            classes.push(GATE_BASENAME);
+        }
+        if e.positions & ANCESTOR_POSITIONS != 0 {
+            classes.push(GATE_ANCESTOR);
+        }
+        for class in classes {
+            match bytes {
+                0 => (0..=u8::MAX).for_each(|b| set(class, b, None)),
+                1 => set(class, e.data[0], None),
+                _ => set(class, e.data[0], Some(e.data[1])),
+            }
+        }
+    }
+    words
+}
+
+/// Ancestor bits of `NameFilterValue::positions` (depths 1..=4).
+const ANCESTOR_POSITIONS: u32 = 0b1_1110;
+
+/// Replaces the name trie, the name gate and switches with `filter`'s.
 pub fn apply_names(probes: &mut Probes, filter: &KernelFilter) -> Result<usize, ProbeError> {
     let wrap = |source| ProbeError::Map { name: "NAME_FILTER", source };
     let entries = trie_entries(&filter.names);
@@ -102,6 +149,7 @@ pub fn apply_names(probes: &mut Probes, filter: &KernelFilter) -> Result<usize, 
     for k in stale {
         probes.name_filter.remove(&k).map_err(wrap)?;
     }
+    write_words(&mut probes.name_gate, &mut probes.gate, gate_words(&entries), "NAME_GATE")?;
     let ancestor_mask =
         entries.iter().fold(0u64, |m, e| m | u64::from(e.positions & !(1 | POS_SUFFIX | POS_FOREIGN_OWNER)));
     let mut flags = if filter.pass_all { FLAG_PASS_ALL_OPENS } else { 0 };
@@ -134,6 +182,11 @@ pub fn inode_map_entries(wanted: &HashSet<InodeKey>) -> HashMap<u64, u32> {
 pub fn apply_inodes(probes: &mut Probes, wanted: &HashSet<InodeKey>) -> Result<(), ProbeError> {
     let wrap = |source| ProbeError::Map { name: "INODE_FILTER", source };
     let target = inode_map_entries(wanted);
+    // Bits first when widening, so a new store is never hidden behind a clear bit; the
+    // stale bits go after the map entries (a set bit only costs a hash lookup).
+    let bits = inode_bitmap(target.keys().copied());
+    let union: Vec<u64> = bits.iter().zip(&probes.inode_bits).map(|(a, b)| a | b).collect();
+    write_words(&mut probes.inode_bitmap, &mut probes.inode_bits, union, "INODE_BITMAP")?;
     let present: HashMap<u64, u32> = probes.inode_filter.iter().filter_map(Result::ok).collect();
     for (ino, dev) in &target {
         if present.get(ino) != Some(dev) {
@@ -142,6 +195,32 @@ pub fn apply_inodes(probes: &mut Probes, wanted: &HashSet<InodeKey>) -> Result<(
     }
     for ino in present.keys().filter(|i| !target.contains_key(i)) {
         probes.inode_filter.remove(ino).map_err(wrap)?;
+    }
+    write_words(&mut probes.inode_bitmap, &mut probes.inode_bits, bits, "INODE_BITMAP")
+}
+
+/// The inode bitmap for a set of inode numbers (bit `ino % INODE_BITS`).
+pub fn inode_bitmap(inos: impl Iterator<Item = u64>) -> Vec<u64> {
+    let mut words = vec![0u64; INODE_BITS_WORDS as usize];
+    for ino in inos {
+        let bit = ino % INODE_BITS;
+        words[(bit / 64) as usize] |= 1 << (bit % 64);
+    }
+    words
+}
+
+/// Writes the words of an array map that differ from `current` (what the kernel holds).
+fn write_words(
+    map: &mut aya::maps::Array<aya::maps::MapData, u64>,
+    current: &mut [u64],
+    words: Vec<u64>,
+    name: &'static str,
+) -> Result<(), ProbeError> {
+    for (i, (&new, old)) in words.iter().zip(current.iter_mut()).enumerate() {
+        if new != *old {
+            map.set(i as u32, new, 0).map_err(|source| ProbeError::Map { name, source })?;
+            *old = new;
+        }
     }
     Ok(())
 }
@@ -203,6 +282,30 @@ mod tests {
         let m = inode_map_entries(&[k(1, 10), k(2, 10), k(1, 11)].into_iter().collect());
         assert_eq!(m[&10], INODE_ANY_DEV);
         assert_eq!(m[&11], 1);
+    }
+
+    #[test]
+    fn the_gate_admits_exactly_the_first_bytes_of_watched_names() {
+        let names = [
+            nm("credentials", false, 0b1),
+            nm(".aws", false, 0b10),
+            nm(".keytab", true, POS_SUFFIX as u8),
+            nm("k", true, 0b1),
+        ];
+        let words = gate_words(&trie_entries(&names));
+        let has = |class, a: u8, b: u8| {
+            let (w, bit) = gate_bit(class, a, b);
+            words[w as usize] >> bit & 1 == 1
+        };
+        assert!(has(GATE_BASENAME, b'c', b'r'));
+        assert!(!has(GATE_BASENAME, b'c', b'o'), "no watched basename starts with co");
+        assert!(!has(GATE_ANCESTOR, b'c', b'r'), "credentials is not an ancestor entry");
+        assert!(has(GATE_ANCESTOR, b'.', b'a'));
+        assert!(has(GATE_SUFFIX, b'b', b'a'), "last two bytes of .keytab, reversed");
+        assert!(!has(GATE_SUFFIX, b'a', b'b'));
+        for b in [0u8, b'x', 0xff] {
+            assert!(has(GATE_BASENAME, b'k', b), "a one-byte prefix admits every second byte");
+        }
     }
 
     #[test]

@@ -15,12 +15,13 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"),
 /// Syscall tracepoints for file opens (exit only: the result carries the fd).
 pub const OPEN_TRACEPOINTS: [&str; 4] =
     ["sys_exit_open", "sys_exit_openat", "sys_exit_openat2", "sys_exit_creat"];
-/// Socket-only syscalls: connections and plaintext request heads.
-pub const NET_TRACEPOINTS: [&str; 4] =
-    ["sys_enter_connect", "sys_exit_connect", "sys_enter_sendto", "sys_enter_sendmsg"];
+/// Socket-only syscalls: connections and plaintext request heads. Every syscall hook is
+/// an exit hook (arguments come from the saved registers): attaching any `sys_enter_*`
+/// tracepoint would make every syscall of every task run the enter-tracing path too.
+pub const NET_TRACEPOINTS: [&str; 3] = ["sys_exit_connect", "sys_exit_sendto", "sys_exit_sendmsg"];
 /// Cross-process memory access and other users' keyrings.
 pub const TRACE_TRACEPOINTS: [&str; 4] =
-    ["sys_enter_ptrace", "sys_enter_process_vm_readv", "sys_enter_process_vm_writev", "sys_enter_keyctl"];
+    ["sys_exit_ptrace", "sys_exit_process_vm_readv", "sys_exit_process_vm_writev", "sys_exit_keyctl"];
 /// Typed scheduler tracepoints for the process table.
 pub const PROCESS_TRACEPOINTS: [&str; 3] = ["sched_process_exec", "sched_process_fork", "sched_process_exit"];
 
@@ -58,6 +59,12 @@ pub struct Probes {
     pub inode_filter: HashMap<MapData, u64, u32>,
     pub name_filter: LpmTrie<MapData, [u8; NAME_KEY_LEN], NameFilterValue>,
     pub config: Array<MapData, u64>,
+    pub name_gate: Array<MapData, u64>,
+    /// What `name_gate` holds, so that updates write only the words that change.
+    pub gate: Vec<u64>,
+    pub inode_bitmap: Array<MapData, u64>,
+    /// What `inode_bitmap` holds.
+    pub inode_bits: Vec<u64>,
     /// Names of the attached hooks, for the start-up state event.
     pub attached: Vec<String>,
     /// Do-nothing programs on the sensor's hooks (`bench-floor`).
@@ -131,6 +138,10 @@ impl Probes {
             inode_filter: take_map(&mut ebpf, "INODE_FILTER")?,
             name_filter: take_map(&mut ebpf, "NAME_FILTER")?,
             config: take_map(&mut ebpf, "CONFIG")?,
+            name_gate: take_map(&mut ebpf, "NAME_GATE")?,
+            gate: vec![0; sensor_common::GATE_WORDS as usize],
+            inode_bitmap: take_map(&mut ebpf, "INODE_BITMAP")?,
+            inode_bits: vec![0; sensor_common::INODE_BITS_WORDS as usize],
             ebpf,
             attached,
             empty: opts.empty,
