@@ -19,26 +19,18 @@ use tokio::{
 use tracing::{info, warn};
 
 pub use floor::floor;
-pub use pipeline::{Counters, Pipeline};
+pub use pipeline::{Counters, Pipeline, PipelineOptions};
 use reload::RuleSource;
 
 use crate::{
     detect::{
-        Detector,
+        correlate::CorrelationConfig,
         rules::RuleSet,
         stores::{StoreIndex, home_dirs},
     },
-    output::{EcsBuilder, HostInfo, Sinks, sinks::SinkConfig},
-    probes::{Probes, filter, loader::LoadOptions, stats::KernelStats},
+    output::{HostInfo, Sinks, sinks::SinkConfig},
+    probes::{Probes, filter, loader::LoadOptions, stats::KernelStats, tls::TlsAttacher},
     process::{ProcessTable, boot_id, seed_from_procfs},
-};
-use crate::{
-    detect::{
-        correlate::{CorrelationConfig, Correlator},
-        credentials::Fingerprinter,
-        egress::Egress,
-    },
-    probes::tls::TlsAttacher,
 };
 
 /// Options of `tokenwarden run`.
@@ -102,22 +94,20 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     let mut tls = TlsAttacher::default();
     let mut tls_libs = tls.scan(&mut probes)?;
     tls_libs.extend(tls.check_executables(&mut probes, &table.executables())?);
-    let mut pipe = Pipeline {
-        consents: Default::default(),
-        sessions: Default::default(),
-        maps_reads: Default::default(),
-        first_alerts: Default::default(),
-        correlator: Correlator::new(opts.correlation.clone(), Fingerprinter::new(&opts.fingerprint_key)),
-        new_executables: Vec::new(),
-        egress: Egress::new(Fingerprinter::new(&opts.fingerprint_key)),
-        jwt_max_lifetime_s: opts.jwt_max_lifetime_s,
+    let mut pipe = Pipeline::new(
+        rules,
+        stores,
         table,
-        detector: Detector::new(rules, stores),
-        ecs: EcsBuilder::new(HostInfo::detect(), instance_id()),
         sinks,
-        counters: Counters::default(),
-        emit_events: opts.emit_events,
-    };
+        PipelineOptions {
+            fingerprint_key: opts.fingerprint_key.clone(),
+            correlation: opts.correlation.clone(),
+            jwt_max_lifetime_s: opts.jwt_max_lifetime_s,
+            emit_events: opts.emit_events,
+            host: HostInfo::detect(),
+            instance_id: instance_id(),
+        },
+    );
     let events = probes.events.take().ok_or_else(|| anyhow::anyhow!("ring buffer already taken"))?;
     // SAFETY: the ring buffer's fd stays open and owned by `ring` for as long as it is
     // registered; it is never closed behind tokio's back.

@@ -78,7 +78,44 @@ pub struct Pipeline {
     pub emit_events: bool,
 }
 
+/// What a pipeline needs besides its rules, stores, process table and sinks.
+pub struct PipelineOptions {
+    pub fingerprint_key: Vec<u8>,
+    pub correlation: crate::detect::correlate::CorrelationConfig,
+    pub jwt_max_lifetime_s: i64,
+    pub emit_events: bool,
+    pub host: crate::output::HostInfo,
+    pub instance_id: String,
+}
+
 impl Pipeline {
+    /// A pipeline over `rules` and `stores`, writing to `sinks`.
+    pub fn new(
+        rules: crate::detect::rules::RuleSet,
+        stores: crate::detect::stores::StoreIndex,
+        table: ProcessTable,
+        sinks: Sinks,
+        opts: PipelineOptions,
+    ) -> Self {
+        use crate::detect::credentials::Fingerprinter;
+        Self {
+            consents: Default::default(),
+            sessions: Default::default(),
+            maps_reads: Default::default(),
+            first_alerts: Default::default(),
+            correlator: Correlator::new(opts.correlation, Fingerprinter::new(&opts.fingerprint_key)),
+            new_executables: Vec::new(),
+            egress: Egress::new(Fingerprinter::new(&opts.fingerprint_key)),
+            jwt_max_lifetime_s: opts.jwt_max_lifetime_s,
+            table,
+            detector: Detector::new(rules, stores),
+            ecs: EcsBuilder::new(opts.host, opts.instance_id),
+            sinks,
+            counters: Counters::default(),
+            emit_events: opts.emit_events,
+        }
+    }
+
     /// Handles one raw record. Malformed records are counted and skipped.
     pub fn handle(&mut self, raw: &[u8]) {
         self.counters.records += 1;
@@ -240,14 +277,8 @@ impl Pipeline {
                         rule_id: rule.id.clone(),
                         kind: "store",
                         endpoint: None,
-                        owner_programs: rule.allowed_executables.clone(),
-                        last_reader: None,
                     };
-                    // Read it through the opener's root: right in any mount namespace.
-                    let via_root = format!("/proc/{}/root{}", o.task.tgid, o.path.path);
-                    let read_path =
-                        if std::path::Path::new(&via_root).exists() { via_root } else { o.path.path.clone() };
-                    self.correlator.on_store_open(prov, &read_path, party(&p, &o.task, &anc));
+                    self.correlator.on_store_open(prov, o.task.tgid, &o.path.path, party(&p, &o.task, &anc));
                 }
                 for &r in &m.rules {
                     let Some(rule) = self.detector.rules.rules().get(r) else { continue };

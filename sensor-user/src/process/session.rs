@@ -99,11 +99,42 @@ impl Sessions {
 
 /// The name of `uid` in /etc/passwd.
 pub fn user_name(uid: u32) -> Option<String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.get(2)?.parse::<u32>().ok()? == uid).then(|| f[0].to_string())
-    })
+    USERS.lock().unwrap_or_else(|e| e.into_inner()).name(uid)
+}
+
+/// `/etc/passwd` names by uid, re-read when the file changes (checked at most every
+/// `USERS_RECHECK`), so documents do not read the file each time.
+#[derive(Default)]
+struct Users {
+    checked: Option<std::time::Instant>,
+    mtime: Option<std::time::SystemTime>,
+    names: std::collections::HashMap<u32, String>,
+}
+
+const USERS_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+static USERS: std::sync::LazyLock<std::sync::Mutex<Users>> = std::sync::LazyLock::new(Default::default);
+
+impl Users {
+    fn name(&mut self, uid: u32) -> Option<String> {
+        let now = std::time::Instant::now();
+        if self.checked.is_none_or(|t| now.duration_since(t) >= USERS_RECHECK) {
+            self.checked = Some(now);
+            let mtime = std::fs::metadata("/etc/passwd").and_then(|m| m.modified()).ok();
+            if mtime != self.mtime || mtime.is_none() {
+                self.mtime = mtime;
+                self.names = std::fs::read_to_string("/etc/passwd")
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| {
+                        let f: Vec<&str> = l.split(':').collect();
+                        Some((f.get(2)?.parse::<u32>().ok()?, f[0].to_string()))
+                    })
+                    .collect();
+            }
+        }
+        self.names.get(&uid).cloned()
+    }
 }
 
 #[cfg(test)]

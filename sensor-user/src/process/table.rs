@@ -95,8 +95,15 @@ fn short_hash(parts: &[&[u8]]) -> String {
         h.update((p.len() as u64).to_le_bytes());
         h.update(p);
     }
-    h.finalize()[..12].iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(24);
+    for b in &h.finalize()[..12] {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    out
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 impl ProcessTable {
     pub fn new(boot_id: String, exit_ttl: Duration, max_entries: usize) -> Self {

@@ -3,6 +3,7 @@
 //! windows are wall-clock so records that arrive slightly out of order still match.
 
 pub mod parsers;
+mod reads;
 mod state;
 
 use std::time::Duration;

@@ -2,12 +2,12 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use super::{CorrelationConfig, parsers};
+use super::{CorrelationConfig, parsers, reads::RecentReads};
 use crate::detect::credentials::{Credential, Fingerprinter};
 
 /// A process taking part in a finding.
@@ -43,10 +43,6 @@ pub struct Provenance {
     pub rule_id: String,
     pub kind: &'static str,
     pub endpoint: Option<String>,
-    /// The store's owning programs (the rule's allowed executables).
-    pub owner_programs: Vec<String>,
-    /// The last process that opened the store.
-    pub last_reader: Option<Box<Party>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,12 +76,6 @@ pub struct Finding {
     pub key: String,
 }
 
-struct Read {
-    at: Instant,
-    reader: Party,
-    store: Provenance,
-}
-
 struct UseSite {
     at: Instant,
     party: Party,
@@ -102,13 +92,22 @@ pub struct CorrelationCounters {
     pub deduplicated: u64,
 }
 
+/// Correlation state: the provenance index, recent reads and uses, dedup windows.
 pub struct Correlator {
     cfg: CorrelationConfig,
     fp: Fingerprinter,
     index: HashMap<String, Provenance>,
     order: VecDeque<String>,
     stamps: HashMap<String, (i64, u64)>,
-    reads: VecDeque<Read>,
+    /// When each store was last checked for changes (a store opened in a loop is
+    /// stat'ed at most once per `RECHECK`).
+    checked: HashMap<String, Instant>,
+    /// The endpoint each parsed store names, and the last process that opened it.
+    store_endpoints: HashMap<String, Option<String>>,
+    last_readers: HashMap<String, Party>,
+    reads: RecentReads,
+    /// Last full sweep of the reuse and dedup tables.
+    swept: Instant,
     uses: HashMap<String, Vec<UseSite>>,
     dedup: HashMap<String, (Instant, u64)>,
     /// Deduplicated findings whose window ended with repeats: (key, total count).
@@ -118,14 +117,13 @@ pub struct Correlator {
 }
 
 const MAX_READS: usize = 10_000;
+/// A store opened again within this time is not re-checked for changes.
+const RECHECK: Duration = Duration::from_secs(1);
+/// Stores whose endpoint and last reader are remembered, at most.
+const MAX_STORES: usize = 65_536;
+/// How often the reuse and dedup tables are swept for expired entries.
+const SWEEP: Duration = Duration::from_secs(1);
 const MAX_STORE_BYTES: u64 = 4 * 1024 * 1024;
-
-fn related(a: &Party, b: &Party) -> bool {
-    a.entity_id == b.entity_id
-        || (!a.parent_entity.is_empty() && a.parent_entity == b.parent_entity)
-        || a.ancestors.iter().take(4).any(|e| *e == b.entity_id)
-        || b.ancestors.iter().take(4).any(|e| *e == a.entity_id)
-}
 
 fn host_matches(endpoint: &str, host: &str) -> bool {
     !host.is_empty() && (host == endpoint || host.ends_with(&format!(".{endpoint}")))
@@ -146,7 +144,11 @@ impl Correlator {
             index: HashMap::new(),
             order: VecDeque::new(),
             stamps: HashMap::new(),
-            reads: VecDeque::new(),
+            checked: HashMap::new(),
+            store_endpoints: HashMap::new(),
+            last_readers: HashMap::new(),
+            reads: RecentReads::default(),
+            swept: Instant::now(),
             uses: HashMap::new(),
             dedup: HashMap::new(),
             summaries: Vec::new(),
@@ -162,28 +164,42 @@ impl Correlator {
         self.reads.len() + self.uses.len() + self.dedup.len()
     }
 
-    /// A store was opened: (re)parse it if it changed, remember who read it.
-    /// `read_path` is where the sensor can read it (through the opener's root).
-    pub fn on_store_open(&mut self, mut store: Provenance, read_path: &str, reader: Party) {
-        self.index_store(&store, read_path);
-        for p in self.index.values_mut().filter(|p| p.path == store.path) {
-            p.last_reader = Some(Box::new(reader.clone()));
+    /// A store was opened by process `opener` as `opened` (its path in the opener's
+    /// mount namespace): (re)parse it if it changed, remember who read it. The sensor
+    /// reads it through the opener's root, or by `opened` when the opener is gone.
+    pub fn on_store_open(&mut self, mut store: Provenance, opener: u32, opened: &str, reader: Party) {
+        let now = Instant::now();
+        self.index_store(&store, opener, opened, now);
+        if self.last_readers.len() >= MAX_STORES && !self.last_readers.contains_key(&store.path) {
+            self.last_readers.clear();
         }
+        self.last_readers.insert(store.path.clone(), reader.clone());
         if store.endpoint.is_none() {
             // The endpoint the store itself names (kubeconfig server, netrc machine, AWS).
-            store.endpoint =
-                self.index.values().find(|p| p.path == store.path).and_then(|p| p.endpoint.clone());
+            store.endpoint = self.store_endpoints.get(&store.path).cloned().flatten();
         }
-        if self.reads.len() >= MAX_READS {
-            self.reads.pop_front();
-            self.counters.reads_evicted += 1;
-        }
-        self.reads.push_back(Read { at: Instant::now(), reader, store });
+        self.reads.expire(now, self.cfg.window);
+        self.reads.push(reader, store, now, MAX_READS);
+        self.counters.reads_evicted = self.reads.evicted;
     }
 
-    fn index_store(&mut self, store: &Provenance, read_path: &str) {
+    fn index_store(&mut self, store: &Provenance, opener: u32, opened: &str, now: Instant) {
         use std::os::unix::fs::MetadataExt as _;
-        let Ok(meta) = std::fs::metadata(read_path) else { return };
+        if self.checked.get(&store.path).is_some_and(|t| now.duration_since(*t) < RECHECK) {
+            return;
+        }
+        if self.checked.len() >= MAX_STORES {
+            self.checked.clear();
+        }
+        self.checked.insert(store.path.clone(), now);
+        let via_root = format!("/proc/{opener}/root{opened}");
+        let (read_path, meta) = match std::fs::metadata(&via_root) {
+            Ok(m) => (via_root.as_str(), m),
+            Err(_) => match std::fs::metadata(opened) {
+                Ok(m) => (opened, m),
+                Err(_) => return,
+            },
+        };
         if !meta.is_file() || meta.len() > MAX_STORE_BYTES {
             return;
         }
@@ -205,6 +221,12 @@ impl Correlator {
                 endpoint: f.endpoint.clone().or(store.endpoint.clone()),
                 ..store.clone()
             };
+            if prov.endpoint.is_some() || !self.store_endpoints.contains_key(&store.path) {
+                if self.store_endpoints.len() >= MAX_STORES {
+                    self.store_endpoints.clear();
+                }
+                self.store_endpoints.insert(store.path.clone(), prov.endpoint.clone());
+            }
             if self.index.insert(fp.clone(), prov).is_none() {
                 self.order.push_back(fp);
             }
@@ -238,9 +260,11 @@ impl Correlator {
 
     fn expire(&mut self, now: Instant) {
         let w = self.cfg.window;
-        while self.reads.front().is_some_and(|r| now.duration_since(r.at) > w) {
-            self.reads.pop_front();
+        self.reads.expire(now, w);
+        if now.duration_since(self.swept) < SWEEP {
+            return;
         }
+        self.swept = now;
         let rw = self.cfg.reuse_window;
         self.uses.retain(|_, v| {
             v.retain(|u| now.duration_since(u.at) <= rw);
@@ -258,6 +282,7 @@ impl Correlator {
 
     /// Findings that repeated within their window, once the window is over: (key, count).
     pub fn take_summaries(&mut self) -> Vec<(String, u64)> {
+        self.swept = Instant::now() - SWEEP;
         self.expire(Instant::now());
         std::mem::take(&mut self.summaries)
     }
@@ -290,9 +315,8 @@ impl Correlator {
         // 1. Exfiltration: a related process read a store within the window.
         // One finding per store per request: the latest related read of it.
         let mut hits: Vec<(Party, Provenance)> = Vec::new();
-        for r in self.reads.iter().rev() {
-            if related(&r.reader, sender)
-                && !r.store.endpoint.as_deref().is_some_and(|e| host_matches(e, host))
+        for r in self.reads.related(sender, now, self.cfg.window) {
+            if !r.store.endpoint.as_deref().is_some_and(|e| host_matches(e, host))
                 && !hits.iter().any(|(_, s)| s.path == r.store.path)
             {
                 hits.push((r.reader.clone(), r.store.clone()));
@@ -341,7 +365,7 @@ impl Correlator {
                                 p.path, sender.executable
                             ),
                         );
-                        f.other = p.last_reader.as_deref().cloned();
+                        f.other = self.last_readers.get(&p.path).cloned();
                         f.store = Some(p);
                         f.fingerprint = Some(c.fingerprint.clone());
                         f.count = count;

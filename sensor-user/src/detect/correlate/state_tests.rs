@@ -36,8 +36,6 @@ fn store(path: &str) -> Provenance {
         rule_id: "cred-test".into(),
         kind: "store",
         endpoint: None,
-        owner_programs: Vec::new(),
-        last_reader: None,
     }
 }
 
@@ -53,23 +51,10 @@ fn never(_: &Provenance, _: &str) -> bool {
 }
 
 #[test]
-fn lineage_relations() {
-    let shell = "e1";
-    let cat = party(2, 1000, shell, &[shell, "e0"]);
-    let curl = party(3, 1000, shell, &[shell, "e0"]);
-    let child_of_curl = party(4, 1000, "e3", &["e3", shell]);
-    let stranger = party(9, 1000, "e8", &["e8", "e7"]);
-    assert!(related(&cat, &curl), "siblings under one shell");
-    assert!(related(&curl, &child_of_curl), "descendant");
-    assert!(related(&child_of_curl, &curl), "ancestor");
-    assert!(!related(&cat, &stranger));
-}
-
-#[test]
 fn exfiltration_needs_a_related_reader_and_is_deduplicated() {
     let mut c = correlator();
     let reader = party(2, 1000, "e1", &["e1"]);
-    c.on_store_open(store("/nonexistent/.aws/credentials"), "/nonexistent", reader);
+    c.on_store_open(store("/nonexistent/.aws/credentials"), 0, "/nonexistent", reader);
     let stranger = party(9, 1000, "e8", &["e8"]);
     assert!(c.on_request(&stranger, &[], "example.com", "1.2.3.4:443", &never).is_empty());
     let sender = party(3, 1000, "e1", &["e1"]);
@@ -93,7 +78,7 @@ fn provenance_checks_program_and_destination() {
         .expect("write");
     let mut c = correlator();
     let p = path.display().to_string();
-    c.on_store_open(store(&p), &p, party(2, 1000, "e1", &["e1"]));
+    c.on_store_open(store(&p), 0, &p, party(2, 1000, "e1", &["e1"]));
     let fp = Fingerprinter::new(b"k").fingerprint(b"tok-0123456789abcdef");
     assert_eq!(c.provenance(&fp).map(|p| p.endpoint.clone()), Some(Some("k8s.example".into())));
     let other = party(30, 1000, "e20", &["e20"]);
@@ -138,7 +123,7 @@ fn index_is_bounded() {
         let p = dir.join(format!("{i}.vault-token"));
         std::fs::write(&p, format!("hvs.token-number-{i}-abcdefghijklmnop")).expect("write");
         let s = p.display().to_string();
-        c.on_store_open(store(&s), &s, party(2, 1000, "e1", &["e1"]));
+        c.on_store_open(store(&s), 0, &s, party(2, 1000, "e1", &["e1"]));
     }
     assert!(c.index_len() <= 3);
     assert!(c.counters.index_evictions >= 2);
@@ -151,7 +136,7 @@ fn repeats_become_a_summary_when_the_window_ends() {
         CorrelationConfig { window: Duration::from_millis(50), ..CorrelationConfig::default() },
         Fingerprinter::new(b"k"),
     );
-    c.on_store_open(store("/x/.netrc"), "/nonexistent", party(2, 1000, "e1", &["e1"]));
+    c.on_store_open(store("/x/.netrc"), 0, "/nonexistent", party(2, 1000, "e1", &["e1"]));
     let sender = party(3, 1000, "e1", &["e1"]);
     let first = c.on_request(&sender, &[], "h", "d", &never);
     assert_eq!(first.len(), 1);

@@ -123,10 +123,10 @@ pub struct Sinks {
 }
 
 /// A document in a sink's format.
-fn render(doc: &Value, format: Format) -> Value {
+fn render(doc: &Value, format: Format) -> std::borrow::Cow<'_, Value> {
     match format {
-        Format::Ecs => doc.clone(),
-        Format::Ocsf => crate::output::ocsf::from_ecs(doc),
+        Format::Ecs => std::borrow::Cow::Borrowed(doc),
+        Format::Ocsf => std::borrow::Cow::Owned(crate::output::ocsf::from_ecs(doc)),
     }
 }
 
@@ -198,9 +198,8 @@ impl Sinks {
             if !s.classes.contains(&class) {
                 continue;
             }
-            let r = rendered[s.format as usize]
-                .get_or_insert_with(|| Record::new(doc, &render(doc, s.format)))
-                .clone();
+            let r =
+                rendered[s.format as usize].get_or_insert_with(|| Record::new(doc, &render(doc, s.format)));
             s.stats.accepted.fetch_add(1, Ordering::Relaxed);
             match &mut s.out {
                 Out::Local(l) => match l.write_line(&r.body) {
@@ -214,7 +213,7 @@ impl Sinks {
                         warn!(sink = %s.name, "output: {e}");
                     }
                 },
-                Out::Remote(r_sink) => r_sink.push(r),
+                Out::Remote(r_sink) => r_sink.push(r.clone()),
             }
         }
     }
