@@ -30,6 +30,10 @@ use tokenwarden::{
     process::ProcessTable,
 };
 
+/// The allocator of the `tokenwarden` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The bytes of a `#[repr(C)]` record, as the ring buffer delivers them.
 fn bytes<T: Copy>(rec: &T) -> Vec<u8> {
     // SAFETY: `T` is a plain-old-data kernel record; reading its bytes is what the

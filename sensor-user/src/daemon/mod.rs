@@ -151,7 +151,7 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
                 .collect::<Vec<_>>(),
         }),
     );
-    pipe.write(&started);
+    pipe.write(started);
     pipe.flush();
     ready.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(path) = &opts.ready_file {
@@ -274,7 +274,7 @@ fn state(pipe: &mut Pipeline, mut details: serde_json::Value) {
         m.remove("action");
     }
     let doc = pipe.ecs.state(&action, details);
-    pipe.write(&doc);
+    pipe.write(doc);
     pipe.flush();
 }
 
@@ -305,6 +305,6 @@ fn answer(pipe: &Pipeline, probes: &Probes, tls_libraries: usize, query: serve::
 fn report(pipe: &mut Pipeline, probes: &Probes, action: &str) {
     let kernel = KernelStats::read(&probes.stats);
     let doc = pipe.ecs.state(action, pipe.stats(&kernel));
-    pipe.write(&doc);
+    pipe.write(doc);
     pipe.flush();
 }

@@ -138,7 +138,7 @@ impl Pipeline {
                     let p = self.table.resolve(&e.task).clone();
                     let anc = self.table.ancestry(p.pid);
                     let doc = self.ecs.exec_event(e.ts_boot_ns, &e.task, &p, &anc);
-                    self.write(&doc);
+                    self.write(doc);
                 }
             }
             Event::Fork(f) => {
@@ -158,7 +158,7 @@ impl Pipeline {
                     let anc = self.table.ancestry(p.pid);
                     let doc = self.ecs.keyring_access(&t, &p, &anc);
                     self.counters.alerts += 1;
-                    self.write(&doc);
+                    self.write(doc);
                 }
             }
             Event::Trace(t) => {
@@ -172,7 +172,7 @@ impl Pipeline {
                     let anc = self.table.ancestry(p.pid);
                     let doc = self.ecs.memory_access(&t, &p, &anc, target.as_ref());
                     self.counters.alerts += 1;
-                    self.write(&doc);
+                    self.write(doc);
                 }
             }
             Event::Connect(c) => {
@@ -189,17 +189,17 @@ impl Pipeline {
                 if let Some(sock) = session::unexpected_kcm(&c, &p.executable) {
                     let doc = self.ecs.kcm_access(&c, &p, &anc, &sock);
                     self.counters.alerts += 1;
-                    self.write(&doc);
+                    self.write(doc);
                 }
                 if let Some(h) = hijack {
                     let doc = self.ecs.agent_hijack(&c, &p, &anc, &h);
                     self.counters.alerts += 1;
-                    self.write(&doc);
+                    self.write(doc);
                 }
                 if self.emit_events {
                     let name = self.egress.recent_name(c.task.tgid).map(str::to_string);
                     let doc = self.ecs.connect_event(&c, &p, &anc, name.as_deref());
-                    self.write(&doc);
+                    self.write(doc);
                 }
             }
             Event::Data(d) if d.source == sensor_common::SRC_CLIENT_CERT => {
@@ -213,7 +213,7 @@ impl Pipeline {
                     let p = self.table.resolve(&d.task).clone();
                     let anc = self.table.ancestry(p.pid);
                     let doc = self.ecs.dns_event(&d, &p, &anc, &name, qtype);
-                    self.write(&doc);
+                    self.write(doc);
                 }
             }
             Event::Data(d) => {
@@ -227,7 +227,7 @@ impl Pipeline {
                         if !u.credentials.is_empty() {
                             let doc = self.ecs.credential_use(&d, &p, &anc, u, self.jwt_max_lifetime_s);
                             self.counters.credential_uses += 1;
-                            self.write(&doc);
+                            self.write(doc);
                         }
                         if let Some(a) = oauth::detect(&u.request) {
                             self.oauth(&d, &p, &anc, &a);
@@ -249,11 +249,11 @@ impl Pipeline {
                         for f in &findings {
                             let doc = self.ecs.finding(d.ts_boot_ns, &d.task, &p, &anc, f);
                             self.counters.alerts += 1;
-                            self.write(&doc);
                             if self.first_alerts.len() > 10_000 {
                                 self.first_alerts.clear();
                             }
-                            self.first_alerts.insert(f.key.clone(), doc);
+                            self.first_alerts.insert(f.key.clone(), doc.clone());
+                            self.write(doc);
                         }
                     }
                 }
@@ -296,13 +296,13 @@ impl Pipeline {
                         }
                     }
                     self.counters.alerts += 1;
-                    self.write(&doc);
+                    self.write(doc);
                 }
                 if m.rules.is_empty() && m.watched {
                     self.counters.watched_opens_allowed += 1;
                     if self.emit_events {
                         let doc = self.ecs.open_event(&o, &p, &anc, &m);
-                        self.write(&doc);
+                        self.write(doc);
                     }
                 }
             }
@@ -313,7 +313,7 @@ impl Pipeline {
     fn oauth(&mut self, d: &decode::Data, p: &Process, anc: &[Ancestor], a: &oauth::OAuthActivity) {
         self.counters.oauth += 1;
         let doc = self.ecs.oauth(d.ts_boot_ns, &d.task, p, anc, a, None);
-        self.write(&doc);
+        self.write(doc);
         if a.is_device_code() {
             let reason = format!("device-code OAuth flow started on this server by {}", p.executable);
             let doc = self.ecs.oauth(
@@ -325,7 +325,7 @@ impl Pipeline {
                 Some(("device-code-flow", "medium", reason)),
             );
             self.counters.alerts += 1;
-            self.write(&doc);
+            self.write(doc);
         }
         if let Some(n) = self.consents.observe(a) {
             let severity = if n.last_hour > 3 { "medium" } else { "low" };
@@ -336,7 +336,7 @@ impl Pipeline {
             let doc =
                 self.ecs.oauth(d.ts_boot_ns, &d.task, p, anc, a, Some(("new-oauth-scope", severity, reason)));
             self.counters.alerts += 1;
-            self.write(&doc);
+            self.write(doc);
         }
     }
 
@@ -352,13 +352,13 @@ impl Pipeline {
                 doc["tokenwarden"]["correlation"]["count"] = serde_json::json!(count);
                 doc["tokenwarden"]["correlation"]["summary"] = serde_json::json!(true);
                 self.counters.alerts += 1;
-                self.write(&doc);
+                self.write(doc);
             }
         }
         self.flush();
     }
 
-    pub fn write(&mut self, doc: &Value) {
+    pub fn write(&mut self, mut doc: Value) {
         // Every document about a process says which login session it belongs to.
         let pid = doc["process"]["pid"].as_u64().map(|p| p as u32);
         if let Some(pid) = pid
@@ -367,16 +367,10 @@ impl Pipeline {
             let loginuid = doc["tokenwarden"]["process"]["loginuid"].as_u64().map(|v| v as u32);
             let sessionid = doc["tokenwarden"]["process"]["sessionid"].as_u64().map(|v| v as u32);
             if let Some(s) = self.sessions.describe(&self.table, pid, loginuid, sessionid) {
-                let mut doc = doc.clone();
                 doc["tokenwarden"]["session"] = s;
-                return self.write_raw(&doc);
             }
         }
-        self.write_raw(doc)
-    }
-
-    fn write_raw(&mut self, doc: &Value) {
-        self.sinks.write(doc);
+        self.sinks.write(&doc);
     }
 
     /// Notes how many records one ring-buffer wake-up delivered.

@@ -27,13 +27,19 @@ impl KernelPath {
         let depth = (rec.depth as usize).min(MAX_DEPTH);
         let truncated = rec.flags & PATH_TRUNCATED != 0;
         let read_error = rec.flags & PATH_READ_ERROR != 0;
-        let mut path = String::new();
+        let names = &rec.names[..depth];
+        let ends: Vec<usize> =
+            names.iter().map(|n| n.iter().position(|b| *b == 0).unwrap_or(n.len())).collect();
+        let mut path = String::with_capacity(ends.iter().map(|e| e + 1).sum::<usize>() + 3);
         if truncated || read_error {
             path.push('…');
         }
-        for name in rec.names[..depth].iter().rev() {
+        for (name, &end) in names.iter().zip(&ends).rev() {
             path.push('/');
-            path.push_str(&cstr_lossy(name));
+            match std::str::from_utf8(&name[..end]) {
+                Ok(s) => path.push_str(s),
+                Err(_) => path.push_str(&String::from_utf8_lossy(&name[..end])),
+            }
         }
         if path.is_empty() {
             path.push('/');

@@ -35,7 +35,13 @@ pub struct RuleSet {
     exceptions: Vec<Vec<Exception>>,
     /// Non-fatal findings (`rules check` prints them).
     pub warnings: Vec<String>,
+    /// Rules watching a single path, by path: stores are opened again and again, and
+    /// the answer only changes with the rules (a new set starts empty).
+    watch_cache: std::sync::Mutex<std::collections::HashMap<String, Vec<usize>>>,
 }
+
+/// Paths remembered by the watch cache before it starts over.
+const WATCH_CACHE_MAX: usize = 4096;
 
 fn glob(pattern: &str, pos: &Pos, errs: &mut Vec<RuleError>) -> Option<Glob> {
     GlobBuilder::new(pattern)
@@ -189,6 +195,7 @@ impl RuleSet {
             conditions: Vec::new(),
             exceptions: Vec::new(),
             warnings: Vec::new(),
+            watch_cache: Default::default(),
         };
         let mut file_globs = Vec::new();
         for raw in &parsed.rules {
@@ -279,6 +286,20 @@ impl RuleSet {
 
     /// Enabled rules whose files match one of `paths` (and not their exclusions).
     fn watching(&self, paths: &[&str]) -> Vec<usize> {
+        let [path] = paths else { return self.watching_uncached(paths) };
+        let mut cache = self.watch_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hits) = cache.get(*path) {
+            return hits.clone();
+        }
+        let hits = self.watching_uncached(paths);
+        if cache.len() >= WATCH_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert((*path).to_string(), hits.clone());
+        hits
+    }
+
+    fn watching_uncached(&self, paths: &[&str]) -> Vec<usize> {
         let mut hits: Vec<usize> = Vec::new();
         let mut idx = Vec::new();
         for p in paths {
