@@ -1,7 +1,6 @@
 //! `cargo xtask setup | build | run | test`: one entry point for developers and CI.
 
 mod bench;
-mod bench_io;
 mod setup;
 
 use std::{
@@ -31,9 +30,9 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run the benchmarks; writes target/bench/report.json and prints a table.
+    /// Run the benchmarks (as root); writes target/bench/report.json and prints a table.
     Bench {
-        /// Fewer samples (same keys).
+        /// Fewer rounds and shorter runs, same keys (under 3 minutes).
         #[arg(long)]
         quick: bool,
     },

@@ -38,6 +38,11 @@ const PACKAGES: &[&str] = &[
     // syslog sink tests: a real receiver, with its TLS stream driver (gtls)
     "rsyslog",
     "rsyslog-gnutls",
+    // `cargo xtask bench`: a TLS server, macro workloads, BPF program names
+    "nginx",
+    "rt-tests",
+    "stress-ng",
+    "bpftool",
 ];
 
 fn output(cmd: &mut Command) -> Option<String> {
