@@ -79,9 +79,9 @@ pub const FLAG_SUFFIXES: u64 = 2;
 /// Index into `CONFIG`: OR of the ancestor bits (1 << depth) any name entry uses, so
 /// the kernel skips walking parents nobody watches.
 pub const CONFIG_ANCESTOR_MASK: u32 = 1;
-/// Index into `CONFIG`: bytes waiting in the ring buffer above which a lazy record
-/// (exec/fork/exit) wakes the consumer; below, userspace picks records up on its poll
-/// tick. 0: wake per record.
+/// Index into `CONFIG`: bytes waiting in the ring buffer at which a record wakes the
+/// consumer; below, userspace picks records up on its poll tick. 0: the kernel's
+/// adaptive wake-up per record.
 pub const CONFIG_WAKEUP_BYTES: u32 = 2;
 /// Entries in the `CONFIG` array.
 pub const CONFIG_ENTRIES: u32 = 4;

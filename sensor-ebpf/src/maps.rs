@@ -133,21 +133,37 @@ const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
 const BPF_RB_AVAIL_DATA: u64 = 0;
 
-/// Submit flags for high-volume records (exec/fork/exit): no wake-up of the consumer
-/// unless `CONFIG_WAKEUP_BYTES` are waiting — userspace polls on a short tick instead,
-/// so a fork does not cost a context switch.
+/// Bytes above the wake-up threshold within which records force a wake-up. A consumer
+/// only sleeps once it has drained the ring, so a filling ring always passes through
+/// this window (records are at most a few KiB), and a consumer that is already
+/// draining a fuller ring is not signalled again for every record.
+const WAKEUP_WINDOW: u64 = 64 * 1024;
+
+/// Submit flags for every record: no wake-up of the consumer unless
+/// `CONFIG_WAKEUP_BYTES` are waiting; userspace collects records on a short poll tick.
+/// A wake-up is an irq_work (a self-IPI, a VM exit on virtual machines) in the
+/// producing syscall: batching keeps it off the path of the program being observed.
 #[inline(always)]
-pub fn lazy_wakeup() -> u64 {
+pub fn wakeup_flags() -> u64 {
     let threshold = CONFIG.get(sensor_common::CONFIG_WAKEUP_BYTES).copied().unwrap_or(0);
     if threshold == 0 {
-        0
-    } else if EVENTS.query(BPF_RB_AVAIL_DATA) >= threshold {
+        return 0;
+    }
+    let waiting = EVENTS.query(BPF_RB_AVAIL_DATA);
+    if waiting >= threshold && waiting < threshold + WAKEUP_WINDOW {
         BPF_RB_FORCE_WAKEUP
     } else {
         BPF_RB_NO_WAKEUP
     }
 }
 
-/// Submit flags for records that can make an alert (opens that passed the filter,
-/// memory access, keyrings): wake the consumer now, even behind lazy records.
-pub const URGENT_WAKEUP: u64 = BPF_RB_FORCE_WAKEUP;
+/// Copies the first `len` bytes of the scratch record at `rec` (`max` bytes long) into
+/// the ring buffer: records with a variable tail (path components, captured bytes) send
+/// only what they use. The header's `size` must already say `len`.
+#[inline(always)]
+pub fn output_prefix(rec: *const u8, len: usize, max: usize, flags: u64) -> Result<(), i32> {
+    let len = if len > max { max } else { len };
+    // SAFETY: `rec` is a per-CPU scratch record of `max` bytes and `len <= max`.
+    let bytes = unsafe { core::slice::from_raw_parts(rec, len) };
+    EVENTS.output::<[u8]>(bytes, flags)
+}

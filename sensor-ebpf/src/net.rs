@@ -16,7 +16,7 @@ use sensor_common::{
 
 use crate::{
     kread::{read, read_ptr},
-    maps::{EVENTS, SCRATCH_DATA, count, off},
+    maps::{EVENTS, SCRATCH_DATA, count, off, output_prefix, wakeup_flags},
     task::{fill_header, syscall_arg},
 };
 
@@ -73,11 +73,18 @@ fn start_data(
     Ok((ev, e))
 }
 
-/// Sends the assembled data record; counts it as emitted or dropped.
+/// Bytes of a data record before its captured bytes.
+const DATA_FIXED: usize = core::mem::offset_of!(DataEvent, data);
+
+/// Sends the assembled data record (only the bytes captured); counts it as emitted or
+/// dropped.
 #[inline(always)]
 fn emit_data(ev: *mut DataEvent) -> Result<(), i64> {
-    // SAFETY: the scratch record is fully assembled.
-    if EVENTS.output::<DataEvent>(unsafe { &*ev }, 0).is_err() {
+    // SAFETY: this CPU's scratch record, fully assembled.
+    let e = unsafe { &mut *ev };
+    let len = DATA_FIXED + (e.captured as usize).min(DATA_CAP);
+    e.header.size = len as u32;
+    if output_prefix(ev as *const u8, len, size_of::<DataEvent>(), wakeup_flags()).is_err() {
         count(STAT_DROP_DATA);
     } else {
         count(STAT_DATA_EMITTED);
@@ -331,7 +338,7 @@ fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
     e.local_addr = [0; 16];
     // The local end, read from the socket behind the fd (best effort).
     let _ = local_tuple(e, fd);
-    entry.submit(0);
+    entry.submit(wakeup_flags());
     count(STAT_CONNECT_EMITTED);
     Ok(())
 }

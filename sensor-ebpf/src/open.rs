@@ -11,21 +11,24 @@ use aya_ebpf::{
 use sensor_common::{
     CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, EVENT_OPEN, FLAG_PASS_ALL_OPENS, FLAG_SUFFIXES, GATE_ANCESTOR,
     GATE_BASENAME, GATE_SUFFIX, INODE_ANY_DEV, INODE_BITS, MATCH_ANCESTOR, MATCH_BASENAME, MATCH_INODE,
-    MATCH_PASS_ALL, MATCH_SUFFIX, MAX_ANCESTOR_DEPTH, MAX_SUFFIX, NAME_KEY_LEN, OpenEvent, POS_BASENAME,
-    POS_FOREIGN_OWNER, POS_SUFFIX, STAT_DROP_OPEN, STAT_OPEN_EMITTED, STAT_OPEN_FAILED, STAT_OPEN_FILTERED,
-    STAT_READ_ERROR, STAT_SELF_SKIPPED, SUFFIX_MARKER, SYS_CREAT, SYS_OPEN, SYS_OPENAT, SYS_OPENAT2,
-    gate_bit,
+    MATCH_PASS_ALL, MATCH_SUFFIX, MAX_ANCESTOR_DEPTH, MAX_DEPTH, MAX_SUFFIX, NAME_KEY_LEN, NAME_LEN,
+    OpenEvent, POS_BASENAME, POS_FOREIGN_OWNER, POS_SUFFIX, PathRec, STAT_DROP_OPEN, STAT_OPEN_EMITTED,
+    STAT_OPEN_FAILED, STAT_OPEN_FILTERED, STAT_READ_ERROR, STAT_SELF_SKIPPED, SUFFIX_MARKER, SYS_CREAT,
+    SYS_OPEN, SYS_OPENAT, SYS_OPENAT2, gate_bit,
 };
 
 use crate::{
     kread::{read, read_ptr, read_str},
     maps::{
-        CONFIG, EVENTS, INODE_BITMAP, INODE_FILTER, NAME_FILTER, NAME_GATE, SCRATCH_NAME, SCRATCH_OPEN,
-        URGENT_WAKEUP, count, off,
+        CONFIG, INODE_BITMAP, INODE_FILTER, NAME_FILTER, NAME_GATE, SCRATCH_NAME, SCRATCH_OPEN, count, off,
+        output_prefix, wakeup_flags,
     },
     path::{Target, walk_path},
     task::fill_header,
 };
+
+/// Bytes of an open record before its path components.
+const OPEN_FIXED: usize = core::mem::offset_of!(OpenEvent, path) + core::mem::offset_of!(PathRec, names);
 
 /// Offset of `ret` in the `sys_exit_*` tracepoint record.
 const SYS_EXIT_RET: usize = 16;
@@ -128,8 +131,11 @@ fn try_open(ctx: &TracePointContext, syscall: u32) -> Result<(), i64> {
     });
     filled?;
     walk_path(f_path, Target::Open);
-    // SAFETY: the scratch record is fully assembled.
-    if EVENTS.output::<OpenEvent>(unsafe { &*ev }, URGENT_WAKEUP).is_err() {
+    // Only the path components the walk filled travel.
+    let depth = (e.path.depth as usize).min(MAX_DEPTH);
+    let len = OPEN_FIXED + depth * NAME_LEN;
+    e.header.size = len as u32;
+    if output_prefix(ev as *const u8, len, size_of::<OpenEvent>(), wakeup_flags()).is_err() {
         count(STAT_DROP_OPEN);
     } else {
         count(STAT_OPEN_EMITTED);

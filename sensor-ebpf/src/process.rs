@@ -9,7 +9,7 @@ use sensor_common::{
 
 use crate::{
     kread::{read, read_ptr, read_str},
-    maps::{EVENTS, SCRATCH_EXEC, count, lazy_wakeup, off},
+    maps::{EVENTS, SCRATCH_EXEC, count, off, wakeup_flags},
     path::{Target, walk_path},
     task::fill_header,
 };
@@ -42,7 +42,7 @@ fn try_exec(ctx: &BtfTracePointContext) -> Result<(), i64> {
     };
     fill_exec(ev, task, bprm)?;
     // SAFETY: the scratch record is fully assembled.
-    if EVENTS.output::<ExecEvent>(unsafe { &*ev }, lazy_wakeup()).is_err() {
+    if EVENTS.output::<ExecEvent>(unsafe { &*ev }, wakeup_flags()).is_err() {
         count(STAT_DROP_EXEC);
     } else {
         count(STAT_EXEC_EMITTED);
@@ -122,7 +122,7 @@ fn emit_small<T: 'static>(
         .and_then(|()| fill(unsafe { &mut *ev }));
     match filled {
         Ok(()) => {
-            entry.submit(lazy_wakeup());
+            entry.submit(wakeup_flags());
             count(emitted_stat);
             Ok(())
         }

@@ -13,7 +13,7 @@ use sensor_common::{
 };
 
 use crate::{
-    maps::{EVENTS, URGENT_WAKEUP, count, off},
+    maps::{EVENTS, count, off, wakeup_flags},
     task::{fill_header, syscall_arg},
 };
 
@@ -55,7 +55,7 @@ fn emit(syscall: u32, request: u64, target: u64) -> Result<(), i64> {
     e.request = request as u32;
     e.target_pid = target as u32;
     e._pad0 = 0;
-    entry.submit(URGENT_WAKEUP);
+    entry.submit(wakeup_flags());
     count(STAT_TRACE_EMITTED);
     Ok(())
 }

@@ -72,8 +72,8 @@ fn instance_id() -> String {
 pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     let sinks = Sinks::open(&opts.sinks, &opts.state_dir)?;
     let mut probes = Probes::load(&LoadOptions { ringbuf_bytes: opts.ringbuf_bytes, empty: false })?;
-    // Exec/fork/exit records wake the sensor only when 1/8 of the ring is waiting; the
-    // poll tick below collects them otherwise.
+    // Records wake the sensor only when 1/8 of the ring is waiting; the poll tick below
+    // collects them otherwise (an alert waits at most POLL_INTERVAL).
     probes
         .config
         .set(sensor_common::CONFIG_WAKEUP_BYTES, u64::from(opts.ringbuf_bytes / 8), 0)
@@ -250,7 +250,7 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How often records that did not wake the sensor (exec/fork/exit) are collected.
+/// How often records that did not wake the sensor are collected.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Handles every record already in the ring buffer (without waiting).

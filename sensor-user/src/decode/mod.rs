@@ -9,8 +9,8 @@ use std::mem::size_of;
 
 use sensor_common::{
     ARGS_LEN, ConnectEvent, DATA_CAP, DataEvent, EVENT_CONNECT, EVENT_DATA, EVENT_EXEC, EVENT_EXIT,
-    EVENT_FORK, EVENT_OPEN, EVENT_TRACE, EventHeader, ExecEvent, ExitEvent, ForkEvent, OpenEvent, TaskInfo,
-    TraceEvent,
+    EVENT_FORK, EVENT_OPEN, EVENT_TRACE, EventHeader, ExecEvent, ExitEvent, ForkEvent, MAX_DEPTH, NAME_LEN,
+    OpenEvent, PathRec, TaskInfo, TraceEvent,
 };
 
 pub use path::{KernelPath, cstr_lossy};
@@ -165,6 +165,29 @@ fn read_record<T: Copy>(buf: &[u8], kind: u32) -> Result<T, DecodeError> {
     Ok(unsafe { std::ptr::read_unaligned(buf.as_ptr().cast::<T>()) })
 }
 
+/// Reads a record whose tail is variable: the kernel sends the first `fixed` bytes and
+/// then only the tail it filled. The buffer must hold `fixed` bytes plus the tail its
+/// own counts claim (`need`, checked by the caller); bytes not sent read as zero.
+fn read_tail_record<T: Copy>(buf: &[u8], kind: u32, fixed: usize) -> Result<T, DecodeError> {
+    if buf.len() < fixed {
+        return Err(DecodeError::Truncated { kind, need: fixed, got: buf.len() });
+    }
+    let mut rec = std::mem::MaybeUninit::<T>::zeroed();
+    let n = buf.len().min(size_of::<T>());
+    // SAFETY: at most size_of::<T>() bytes are copied into zeroed storage for a T; T is
+    // a plain-old-data `#[repr(C)]` record of integers and byte arrays, valid for any
+    // bit pattern (so also with a zero tail).
+    unsafe {
+        std::ptr::copy_nonoverlapping(buf.as_ptr(), rec.as_mut_ptr().cast::<u8>(), n);
+        Ok(rec.assume_init())
+    }
+}
+
+/// Bytes of an open record before its path components.
+const OPEN_FIXED: usize = std::mem::offset_of!(OpenEvent, path) + std::mem::offset_of!(PathRec, names);
+/// Bytes of a data record before its captured bytes.
+const DATA_FIXED: usize = std::mem::offset_of!(DataEvent, data);
+
 fn task(t: &TaskInfo) -> Task {
     let opt = |v: u32| (v != u32::MAX).then_some(v);
     Task {
@@ -244,7 +267,11 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
             }))
         }
         EVENT_OPEN => {
-            let e: OpenEvent = read_record(buf, hdr.kind)?;
+            let e: OpenEvent = read_tail_record(buf, hdr.kind, OPEN_FIXED)?;
+            let need = OPEN_FIXED + (e.path.depth as usize).min(MAX_DEPTH) * NAME_LEN;
+            if buf.len() < need {
+                return Err(DecodeError::Truncated { kind: hdr.kind, need, got: buf.len() });
+            }
             Ok(Event::Open(Open {
                 task: task(&e.header.task),
                 ts_boot_ns: e.header.ts_boot_ns,
@@ -272,8 +299,11 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
             }))
         }
         EVENT_DATA => {
-            let e: DataEvent = read_record(buf, hdr.kind)?;
+            let e: DataEvent = read_tail_record(buf, hdr.kind, DATA_FIXED)?;
             let n = (e.captured as usize).min(DATA_CAP);
+            if buf.len() < DATA_FIXED + n {
+                return Err(DecodeError::Truncated { kind: hdr.kind, need: DATA_FIXED + n, got: buf.len() });
+            }
             Ok(Event::Data(Data {
                 task: task(&e.header.task),
                 ts_boot_ns: e.header.ts_boot_ns,

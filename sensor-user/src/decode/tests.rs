@@ -137,3 +137,39 @@ fn argv_split() {
     assert_eq!(split_args(b"cat\0/etc/passwd\0"), vec!["cat", "/etc/passwd"]);
     assert!(split_args(b"").is_empty());
 }
+
+#[test]
+fn open_records_carry_only_the_path_components_walked() {
+    let mut rec = open_record(&["credentials", ".aws", "alice", "home"], 0);
+    let len = OPEN_FIXED + 4 * NAME_LEN;
+    rec.header.size = len as u32;
+    let bytes = bytes_of(&rec);
+    let Event::Open(o) = decode(&bytes[..len]).expect("a record with its walked names decodes") else {
+        panic!("expected an open event");
+    };
+    assert_eq!(o.path.path, "/home/alice/.aws/credentials");
+    // Claiming five components but sending four is malformed, not zero-filled.
+    rec.path.depth = 5;
+    let bytes = bytes_of(&rec);
+    assert!(matches!(decode(&bytes[..len]), Err(DecodeError::Truncated { .. })));
+}
+
+#[test]
+fn data_records_carry_only_the_bytes_captured() {
+    // SAFETY: an integer-and-byte-array record; all-zero is valid.
+    let mut d: DataEvent = unsafe { std::mem::zeroed() };
+    d.header = header(EVENT_DATA, 0);
+    d.source = sensor_common::SRC_SENDTO;
+    let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    d.data[..head.len()].copy_from_slice(head);
+    d.captured = head.len() as u32;
+    let len = DATA_FIXED + head.len();
+    d.header.size = len as u32;
+    let bytes = bytes_of(&d);
+    let Event::Data(got) = decode(&bytes[..len]).expect("data record decodes") else {
+        panic!("expected a data event");
+    };
+    assert_eq!(got.bytes, head);
+    d.captured += 1;
+    assert!(matches!(decode(&bytes_of(&d)[..len]), Err(DecodeError::Truncated { .. })));
+}
