@@ -132,26 +132,34 @@ fn done(r: Result<(), i64>) -> u32 {
 /// OpenSSL `SSL_write(ssl, buf, num)`: request plaintext before encryption.
 #[uprobe]
 pub fn ssl_write(ctx: ProbeContext) -> u32 {
-    done(try_tls(&ctx, SRC_OPENSSL))
+    done(try_tls(&ctx, SRC_OPENSSL, true))
 }
 
 /// OpenSSL `SSL_write_ex(ssl, buf, num, written)`.
 #[uprobe]
 pub fn ssl_write_ex(ctx: ProbeContext) -> u32 {
-    done(try_tls(&ctx, SRC_OPENSSL))
+    done(try_tls(&ctx, SRC_OPENSSL, false))
 }
 
 /// GnuTLS `gnutls_record_send(session, data, size)` (wget, apt, …).
 #[uprobe]
 pub fn gnutls_record_send(ctx: ProbeContext) -> u32 {
-    done(try_tls(&ctx, SRC_GNUTLS))
+    done(try_tls(&ctx, SRC_GNUTLS, false))
 }
 
+/// `(conn, buf, len)` from the first three arguments. The probe may sit on the
+/// function's first branch rather than its entry (`probes::uprobe_site`): the argument
+/// registers are unchanged there, but an `int` length (`SSL_write`) may not have been
+/// widened yet, so only its low 32 bits count.
 #[inline(always)]
-fn try_tls(ctx: &ProbeContext, source: u32) -> Result<(), i64> {
+fn try_tls(ctx: &ProbeContext, source: u32, int_len: bool) -> Result<(), i64> {
     let conn: u64 = ctx.arg(0).ok_or(-22i64)?;
     let buf: *const u8 = ctx.arg(1).ok_or(-22i64)?;
-    let len: u64 = ctx.arg(2).ok_or(-22i64)?;
+    let raw: u64 = ctx.arg(2).ok_or(-22i64)?;
+    let len = if int_len { raw & 0xffff_ffff } else { raw };
+    if int_len && (len == 0 || len > 0x7fff_ffff) {
+        return Ok(());
+    }
     capture(source, -1, conn, buf, len)
 }
 

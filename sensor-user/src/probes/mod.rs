@@ -7,5 +7,6 @@ pub mod loader;
 pub mod mounts;
 pub mod stats;
 pub mod tls;
+pub mod uprobe_site;
 
 pub use loader::{ProbeError, Probes};

@@ -9,7 +9,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use aya::programs::{UProbe, uprobe::UProbeScope};
+use aya::programs::{
+    UProbe,
+    uprobe::{UProbeAttachLocation, UProbeScope},
+};
 use tracing::{info, warn};
 
 use super::{ProbeError, Probes};
@@ -66,14 +69,34 @@ pub struct TlsAttacher {
     checked: std::collections::HashSet<(u64, u64)>,
 }
 
-/// True when the ELF file at `path` defines `symbol` (not merely imports it).
+/// True when the ELF file at `path` defines `symbol` (not merely imports it). The file
+/// is read in the ranges the symbol tables need, not loaded whole.
 fn defines_symbol(path: &Path, symbol: &str) -> bool {
     use object::{Object as _, ObjectSymbol as _};
-    let Ok(data) = std::fs::read(path) else { return false };
-    let Ok(file) = object::File::parse(&*data) else { return false };
+    let Ok(f) = std::fs::File::open(path) else { return false };
+    let cache = object::read::ReadCache::new(f);
+    let Ok(file) = object::File::parse(&cache) else { return false };
     file.symbols()
         .chain(file.dynamic_symbols())
         .any(|s| s.name() == Ok(symbol) && !s.is_undefined() && s.address() != 0)
+}
+
+/// Attaches `program` to `symbol` in `path` at the function's first branch when that
+/// is equivalent to its entry (see [`super::uprobe_site`]): a hit there is emulated
+/// instead of single-stepped.
+fn attach_at_cheapest_site(
+    probes: &mut Probes,
+    program: &str,
+    symbol: &str,
+    path: &Path,
+) -> Result<(), String> {
+    let offset = super::uprobe_site::branch_offset(path, symbol).unwrap_or(0);
+    let prog: &mut UProbe = probes.uprobe_mut(program).map_err(|e| e.to_string())?;
+    prog.attach(UProbeAttachLocation::SymbolOffset(symbol, offset), path, UProbeScope::AllProcesses)
+        .map(|_| ())
+        .map_err(|e| e.to_string())?;
+    tracing::debug!(symbol, offset, path = %path.display(), "uprobe attached");
+    Ok(())
 }
 
 impl TlsAttacher {
@@ -138,12 +161,11 @@ impl TlsAttacher {
             }
             let mut ok = 0;
             for (symbol, program) in [("SSL_write", "ssl_write"), ("SSL_write_ex", "ssl_write_ex")] {
-                let prog: &mut UProbe = probes.uprobe_mut(program)?;
                 if symbol == "SSL_write_ex" && !defines_symbol(path, symbol) {
                     continue;
                 }
-                match prog.attach(symbol, path, UProbeScope::AllProcesses) {
-                    Ok(_) => ok += 1,
+                match attach_at_cheapest_site(probes, program, symbol, path) {
+                    Ok(()) => ok += 1,
                     Err(e) => warn!("TLS uprobe {symbol} in static binary {exe}: {e}"),
                 }
             }
@@ -169,9 +191,8 @@ impl TlsAttacher {
             let shown = path.display().to_string();
             let mut ok = 0;
             for (symbol, program) in *symbols {
-                let prog: &mut UProbe = probes.uprobe_mut(program)?;
-                match prog.attach(*symbol, &path, UProbeScope::AllProcesses) {
-                    Ok(_) => ok += 1,
+                match attach_at_cheapest_site(probes, program, symbol, &path) {
+                    Ok(()) => ok += 1,
                     Err(e) => warn!("TLS uprobe {symbol} in {shown}: {e}"),
                 }
             }

@@ -282,12 +282,22 @@ impl ProcessTable {
         out
     }
 
-    /// Drops exited entries older than the TTL, then the oldest exited ones if the
-    /// table is over its size limit. Returns how many were removed.
+    /// Drops exited entries nobody needs: after [`LEAF_GRACE`] an exited process with
+    /// no children in the table (records still in flight have arrived by then), after
+    /// the TTL any exited process (ancestors of live processes are kept that long, so
+    /// lineage survives a parent's exit); then the oldest exited ones if the table is
+    /// over its size limit. Returns how many were removed. Exited ancestors become
+    /// leaves when their last child goes and leave on a later sweep.
     pub fn expire(&mut self, now: Instant) -> usize {
         let before = self.procs.len();
         let ttl = self.exit_ttl;
-        self.procs.retain(|_, p| p.exited_at.is_none_or(|t| now.duration_since(t) < ttl));
+        let parents: std::collections::HashSet<u32> = self.procs.values().map(|p| p.ppid).collect();
+        self.procs.retain(|pid, p| {
+            p.exited_at.is_none_or(|t| {
+                let age = now.duration_since(t);
+                age < ttl && (age < LEAF_GRACE || parents.contains(pid))
+            })
+        });
         if self.procs.len() > self.max_entries {
             let mut exited: Vec<(Instant, u32)> =
                 self.procs.values().filter_map(|p| p.exited_at.map(|t| (t, p.pid))).collect();
@@ -301,6 +311,9 @@ impl ProcessTable {
         before - self.procs.len()
     }
 }
+
+/// How long an exited process with no children stays in the table.
+pub const LEAF_GRACE: Duration = Duration::from_secs(5);
 
 fn process_from_task(t: &Task, pid: u32, ppid: u32, start_ns: u64) -> Process {
     Process {

@@ -118,6 +118,30 @@ fn exited_entries_expire_after_ttl() {
 }
 
 #[test]
+fn exited_leaves_go_after_the_grace_and_exited_parents_stay_while_children_live() {
+    let mut t = ProcessTable::new("b".into(), Duration::from_secs(3600), 1000);
+    t.on_exec(&exec(10, 1, 1_000_000_000, "/usr/bin/bash"));
+    t.on_fork(&Fork {
+        parent: task(10, 1, 1_000_000_000),
+        ts_boot_ns: 2,
+        child_tgid: 11,
+        child_start_boottime_ns: 2_000_000_000,
+    });
+    t.on_exec(&exec(12, 1, 3_000_000_000, "/bin/true"));
+    for pid in [10, 12] {
+        t.on_exit(&Exit { task: task(pid, 1, 1_000_000_000), ts_boot_ns: 9, exit_code: 0 });
+    }
+    let later = Instant::now() + LEAF_GRACE + Duration::from_secs(1);
+    assert_eq!(t.expire(later), 1, "the exited leaf goes, the exited shell stays: its child lives");
+    assert!(t.get(10).is_some() && t.get(12).is_none());
+    assert_eq!(t.ancestry(11)[0].executable, "/usr/bin/bash", "lineage survives the parent's exit");
+    t.on_exit(&Exit { task: task(11, 10, 2_000_000_000), ts_boot_ns: 9, exit_code: 0 });
+    assert_eq!(t.expire(later + LEAF_GRACE), 1, "the child goes first");
+    assert_eq!(t.expire(later + LEAF_GRACE), 1, "then its parent is a leaf");
+    assert!(t.is_empty());
+}
+
+#[test]
 fn size_limit_evicts_oldest_exited() {
     let mut t = ProcessTable::new("b".into(), Duration::from_secs(3600), 2);
     for pid in 10..14 {
