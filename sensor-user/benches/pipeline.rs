@@ -31,6 +31,7 @@ use tokenwarden::{
 };
 
 /// The allocator of the `tokenwarden` binary.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -11,6 +11,8 @@ use tokenwarden::{
 
 /// The pipeline allocates small strings and JSON values per record; mimalloc's
 /// per-thread free lists make that several times cheaper than glibc malloc.
+/// (Feature `mimalloc`, on by default; off for heap profilers that hook malloc.)
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

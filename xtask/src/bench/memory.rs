@@ -17,7 +17,9 @@ use super::{
 pub struct Plan {
     /// Light activity after start, before RSS is read.
     pub settle: Duration,
-    /// Churn before the "before" reading (warms allocator arenas).
+    /// Churn before the "before" reading: mimalloc re-commits the pages it returned
+    /// after start-up (BTF parsing peaks at ≈ 36 MiB of heap) over the first ≈ 40 s of
+    /// churn and is flat after; the warm-up lets the figure show growth, not warm-up.
     pub warm_up: Duration,
     /// The measured churn.
     pub churn: Duration,

@@ -76,7 +76,7 @@ impl Plan {
                 load: load::Plan { step: Duration::from_secs(1), burst: Duration::from_secs(1) },
                 memory: memory::Plan {
                     settle: Duration::from_secs(2),
-                    warm_up: Duration::from_secs(5),
+                    warm_up: Duration::from_secs(15),
                     churn: Duration::from_secs(20),
                 },
             }
@@ -91,7 +91,7 @@ impl Plan {
                 load: load::Plan { step: Duration::from_secs(3), burst: Duration::from_secs(1) },
                 memory: memory::Plan {
                     settle: Duration::from_secs(5),
-                    warm_up: Duration::from_secs(5),
+                    warm_up: Duration::from_secs(60),
                     churn: Duration::from_secs(180),
                 },
             }

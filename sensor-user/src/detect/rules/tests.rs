@@ -214,6 +214,7 @@ const STORES: &[&str] = &[
     "/home/alice/.config/gcloud/credentials.db",
     "/home/alice/.config/gcloud/access_tokens.db",
     "/home/alice/.config/gcloud/legacy_credentials/alice@example.com/adc.json",
+    "/home/alice/.config/gcloud/legacy_credentials/alice@example.com/.boto",
     "/home/alice/.azure/msal_token_cache.json",
     "/home/alice/.azure/msal_token_cache.bin",
     "/home/alice/.azure/accessTokens.json",
