@@ -153,6 +153,7 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     );
     pipe.write(started);
     pipe.flush();
+    release_free_memory();
     ready.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(path) = &opts.ready_file {
         std::fs::write(path, format!("{}\n", std::process::id()))?;
@@ -218,6 +219,7 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
                         let doc = json!({"action": "tls-library-attached", "library": lib});
                         state(&mut pipe, doc);
                     }
+                    release_free_memory();
                 }
                 if pipe.detector.take_pending_inodes() {
                     filter::apply_inodes(&mut probes, &pipe.detector.stores.keys())?;
@@ -248,6 +250,22 @@ pub async fn run(rules: RuleSet, opts: RunOptions) -> anyhow::Result<()> {
     }
     info!("detached; exiting");
     Ok(())
+}
+
+/// Returns memory the allocator holds but no longer uses to the system: start-up
+/// (kernel BTF parsing, the store scan) peaks far above the steady state, and an idle
+/// sensor would otherwise keep that peak resident.
+fn release_free_memory() {
+    #[cfg(feature = "mimalloc")]
+    // SAFETY: mi_collect only walks mimalloc's own free lists.
+    unsafe {
+        libmimalloc_sys::mi_collect(true)
+    };
+    #[cfg(not(feature = "mimalloc"))]
+    // SAFETY: malloc_trim only returns free glibc heap pages.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// How often records that did not wake the sensor are collected.
