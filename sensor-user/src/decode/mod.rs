@@ -165,22 +165,15 @@ fn read_record<T: Copy>(buf: &[u8], kind: u32) -> Result<T, DecodeError> {
     Ok(unsafe { std::ptr::read_unaligned(buf.as_ptr().cast::<T>()) })
 }
 
-/// Reads a record whose tail is variable: the kernel sends the first `fixed` bytes and
-/// then only the tail it filled. The buffer must hold `fixed` bytes plus the tail its
-/// own counts claim (`need`, checked by the caller); bytes not sent read as zero.
-fn read_tail_record<T: Copy>(buf: &[u8], kind: u32, fixed: usize) -> Result<T, DecodeError> {
-    if buf.len() < fixed {
-        return Err(DecodeError::Truncated { kind, need: fixed, got: buf.len() });
-    }
-    let mut rec = std::mem::MaybeUninit::<T>::zeroed();
-    let n = buf.len().min(size_of::<T>());
-    // SAFETY: at most size_of::<T>() bytes are copied into zeroed storage for a T; T is
-    // a plain-old-data `#[repr(C)]` record of integers and byte arrays, valid for any
-    // bit pattern (so also with a zero tail).
-    unsafe {
-        std::ptr::copy_nonoverlapping(buf.as_ptr(), rec.as_mut_ptr().cast::<u8>(), n);
-        Ok(rec.assume_init())
-    }
+/// Reads a `T` at `off` in `buf` (bounds checked) without copying the rest of the
+/// record: records with a variable tail are decoded field by field.
+fn field<T: Copy>(buf: &[u8], off: usize, kind: u32) -> Result<T, DecodeError> {
+    let need = off + size_of::<T>();
+    let bytes = buf.get(off..need).ok_or(DecodeError::Truncated { kind, need, got: buf.len() })?;
+    // SAFETY: `bytes` holds size_of::<T>() bytes; T is an integer or a `#[repr(C)]`
+    // record of integers, valid for any bit pattern; read_unaligned has no alignment
+    // requirement.
+    Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
 }
 
 /// Bytes of an open record before its path components.
@@ -267,23 +260,30 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
             }))
         }
         EVENT_OPEN => {
-            let e: OpenEvent = read_tail_record(buf, hdr.kind, OPEN_FIXED)?;
-            let need = OPEN_FIXED + (e.path.depth as usize).min(MAX_DEPTH) * NAME_LEN;
-            if buf.len() < need {
-                return Err(DecodeError::Truncated { kind: hdr.kind, need, got: buf.len() });
+            // The kernel sends the fixed part, then only the path components it walked.
+            use std::mem::offset_of;
+            let kind = hdr.kind;
+            if buf.len() < OPEN_FIXED {
+                return Err(DecodeError::Truncated { kind, need: OPEN_FIXED, got: buf.len() });
             }
+            let at = |f: usize| offset_of!(OpenEvent, path) + f;
+            let depth: u32 = field(buf, at(offset_of!(PathRec, depth)), kind)?;
+            let path_flags: u32 = field(buf, at(offset_of!(PathRec, flags)), kind)?;
+            let need = OPEN_FIXED + (depth as usize).min(MAX_DEPTH) * NAME_LEN;
+            let names =
+                buf.get(OPEN_FIXED..need).ok_or(DecodeError::Truncated { kind, need, got: buf.len() })?;
             Ok(Event::Open(Open {
-                task: task(&e.header.task),
-                ts_boot_ns: e.header.ts_boot_ns,
-                syscall: e.syscall,
-                fd: e.fd,
-                flags: e.flags,
-                matched: e.matched,
-                dev: e.dev,
-                ino: e.ino,
-                mode: e.mode,
-                owner_uid: e.owner_uid,
-                path: KernelPath::from_rec(&e.path),
+                task: task(&hdr.task),
+                ts_boot_ns: hdr.ts_boot_ns,
+                syscall: field(buf, offset_of!(OpenEvent, syscall), kind)?,
+                fd: field(buf, offset_of!(OpenEvent, fd), kind)?,
+                flags: field(buf, offset_of!(OpenEvent, flags), kind)?,
+                matched: field(buf, offset_of!(OpenEvent, matched), kind)?,
+                dev: field(buf, offset_of!(OpenEvent, dev), kind)?,
+                ino: field(buf, offset_of!(OpenEvent, ino), kind)?,
+                mode: field(buf, offset_of!(OpenEvent, mode), kind)?,
+                owner_uid: field(buf, offset_of!(OpenEvent, owner_uid), kind)?,
+                path: KernelPath::from_names(depth, path_flags, names),
             }))
         }
         EVENT_CONNECT => {
@@ -299,19 +299,21 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
             }))
         }
         EVENT_DATA => {
-            let e: DataEvent = read_tail_record(buf, hdr.kind, DATA_FIXED)?;
-            let n = (e.captured as usize).min(DATA_CAP);
-            if buf.len() < DATA_FIXED + n {
-                return Err(DecodeError::Truncated { kind: hdr.kind, need: DATA_FIXED + n, got: buf.len() });
-            }
+            // The fixed part, then only the bytes captured.
+            use std::mem::offset_of;
+            let kind = hdr.kind;
+            let captured: u32 = field(buf, offset_of!(DataEvent, captured), kind)?;
+            let need = DATA_FIXED + (captured as usize).min(DATA_CAP);
+            let bytes =
+                buf.get(DATA_FIXED..need).ok_or(DecodeError::Truncated { kind, need, got: buf.len() })?;
             Ok(Event::Data(Data {
-                task: task(&e.header.task),
-                ts_boot_ns: e.header.ts_boot_ns,
-                source: e.source,
-                fd: e.fd,
-                conn: e.conn,
-                len: e.len,
-                bytes: e.data[..n].to_vec(),
+                task: task(&hdr.task),
+                ts_boot_ns: hdr.ts_boot_ns,
+                source: field(buf, offset_of!(DataEvent, source), kind)?,
+                fd: field(buf, offset_of!(DataEvent, fd), kind)?,
+                conn: field(buf, offset_of!(DataEvent, conn), kind)?,
+                len: field(buf, offset_of!(DataEvent, len), kind)?,
+                bytes: bytes.to_vec(),
             }))
         }
         EVENT_TRACE => {

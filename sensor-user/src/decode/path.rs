@@ -1,6 +1,6 @@
 //! Paths recorded by the kernel's dentry walk.
 
-use sensor_common::{MAX_DEPTH, PATH_NAME_TRUNCATED, PATH_READ_ERROR, PATH_TRUNCATED, PathRec};
+use sensor_common::{MAX_DEPTH, NAME_LEN, PATH_NAME_TRUNCATED, PATH_READ_ERROR, PATH_TRUNCATED, PathRec};
 
 /// A NUL-terminated byte string as (lossy) UTF-8.
 pub fn cstr_lossy(bytes: &[u8]) -> String {
@@ -24,27 +24,32 @@ pub struct KernelPath {
 impl KernelPath {
     /// Builds the path from the record: names are stored leaf first.
     pub fn from_rec(rec: &PathRec) -> Self {
-        let depth = (rec.depth as usize).min(MAX_DEPTH);
-        let truncated = rec.flags & PATH_TRUNCATED != 0;
-        let read_error = rec.flags & PATH_READ_ERROR != 0;
-        let names = &rec.names[..depth];
-        let ends: Vec<usize> =
-            names.iter().map(|n| n.iter().position(|b| *b == 0).unwrap_or(n.len())).collect();
-        let mut path = String::with_capacity(ends.iter().map(|e| e + 1).sum::<usize>() + 3);
+        Self::from_names(rec.depth, rec.flags, rec.names.as_flattened())
+    }
+
+    /// Builds the path from a walk's depth, flags and names (`NAME_LEN` bytes each,
+    /// leaf first; at most `names.len() / NAME_LEN` of them are read).
+    pub fn from_names(depth: u32, flags: u32, names: &[u8]) -> Self {
+        let depth = (depth as usize).min(MAX_DEPTH).min(names.len() / NAME_LEN);
+        let truncated = flags & PATH_TRUNCATED != 0;
+        let read_error = flags & PATH_READ_ERROR != 0;
+        let trim = |n: &'_ [u8]| -> usize { n.iter().position(|b| *b == 0).unwrap_or(n.len()) };
+        let names = names[..depth * NAME_LEN].chunks_exact(NAME_LEN);
+        let mut path = String::with_capacity(names.clone().map(|n| trim(n) + 1).sum::<usize>() + 3);
         if truncated || read_error {
             path.push('…');
         }
-        for (name, &end) in names.iter().zip(&ends).rev() {
+        for name in names.rev().map(|n| &n[..trim(n)]) {
             path.push('/');
-            match std::str::from_utf8(&name[..end]) {
+            match std::str::from_utf8(name) {
                 Ok(s) => path.push_str(s),
-                Err(_) => path.push_str(&String::from_utf8_lossy(&name[..end])),
+                Err(_) => path.push_str(&String::from_utf8_lossy(name)),
             }
         }
         if path.is_empty() {
             path.push('/');
         }
-        Self { path, truncated, name_truncated: rec.flags & PATH_NAME_TRUNCATED != 0, read_error }
+        Self { path, truncated, name_truncated: flags & PATH_NAME_TRUNCATED != 0, read_error }
     }
 
     /// True when the path is complete from the root.

@@ -82,7 +82,9 @@ pub struct Ancestor {
 /// pid → process, with exited entries kept for a while so late events and orphans
 /// still resolve their lineage.
 pub struct ProcessTable {
-    procs: HashMap<u32, Process>,
+    /// By pid; foldhash (randomly seeded) instead of SipHash: looked up several times
+    /// per record.
+    procs: HashMap<u32, Process, foldhash::fast::RandomState>,
     boot_id: String,
     exit_ttl: Duration,
     max_entries: usize,
@@ -107,7 +109,7 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 impl ProcessTable {
     pub fn new(boot_id: String, exit_ttl: Duration, max_entries: usize) -> Self {
-        Self { procs: HashMap::new(), boot_id, exit_ttl, max_entries, evictions: 0 }
+        Self { procs: HashMap::default(), boot_id, exit_ttl, max_entries, evictions: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -138,7 +140,13 @@ impl ProcessTable {
 
     /// Inserts (or replaces) a process, computing its ids.
     pub fn insert(&mut self, mut p: Process) {
-        p.entity_id = self.entity_id(p.pid, p.start_ns);
+        p.entity_id = match self.procs.get(&p.pid) {
+            // The same process after exec: its id does not change.
+            Some(old) if old.start_ns / START_GRANULARITY_NS == p.start_ns / START_GRANULARITY_NS => {
+                old.entity_id.clone()
+            }
+            _ => self.entity_id(p.pid, p.start_ns),
+        };
         p.exec_id = short_hash(&[p.entity_id.as_bytes(), &p.exec_ts_boot_ns.to_le_bytes()]);
         self.procs.insert(p.pid, p);
     }
