@@ -40,7 +40,9 @@ pub fn workloads(tmp: &Path, target: Duration) -> Vec<Workload<'_>> {
                     .args(["--sock", "1", "--sock-ops", &(8 * n).to_string()])
                     .args(["--sock-port", &port.to_string(), "--quiet", "--timeout", "100"])
                     .arg("--temp-path")
-                    .arg(tmp);
+                    .arg(tmp)
+                    // Its open stressor also leaves files in the working directory.
+                    .current_dir(tmp);
                 procs::run_timed("stress-ng", &mut cmd, TIMEOUT)
             }),
         },
