@@ -101,8 +101,11 @@ pub struct Egress {
     /// Last connect per thread and per process: TLS writes do not name their socket.
     last_by_tid: HashMap<u32, Endpoint>,
     last_by_tgid: HashMap<u32, Endpoint>,
-    /// Destination per socket for plain send*.
-    by_fd: HashMap<(u32, i32), Endpoint>,
+    /// Destination per socket for plain send*, by process then fd (a process's exit
+    /// drops its sockets in one step).
+    by_fd: HashMap<u32, HashMap<i32, Endpoint>>,
+    /// Sockets in `by_fd`.
+    fds: usize,
     /// Processes that configured a TLS client certificate (mTLS).
     client_cert: std::collections::HashSet<u32>,
     /// Last DNS name each process asked, and when.
@@ -120,6 +123,7 @@ impl Egress {
             last_by_tid: HashMap::new(),
             last_by_tgid: HashMap::new(),
             by_fd: HashMap::new(),
+            fds: 0,
             last_dns: HashMap::new(),
             client_cert: std::collections::HashSet::new(),
             counters: EgressCounters::default(),
@@ -136,12 +140,15 @@ impl Egress {
         if !matches!(c.endpoint, Endpoint::Ip { .. }) {
             return;
         }
-        if self.by_fd.len() > 4 * MAX_CONNS {
+        if self.fds > 4 * MAX_CONNS || self.last_by_tid.len() > 4 * MAX_CONNS {
             self.by_fd.clear();
+            self.fds = 0;
             self.last_by_tid.clear();
             self.last_by_tgid.clear();
         }
-        self.by_fd.insert((c.task.tgid, c.fd), c.endpoint.clone());
+        if self.by_fd.entry(c.task.tgid).or_default().insert(c.fd, c.endpoint.clone()).is_none() {
+            self.fds += 1;
+        }
         self.last_by_tid.insert(c.task.tid, c.endpoint.clone());
         self.last_by_tgid.insert(c.task.tgid, c.endpoint.clone());
     }
@@ -177,12 +184,14 @@ impl Egress {
         self.client_cert.remove(&tgid);
         self.last_dns.remove(&tgid);
         self.last_by_tgid.remove(&tgid);
-        self.by_fd.retain(|(p, _), _| *p != tgid);
+        if let Some(fds) = self.by_fd.remove(&tgid) {
+            self.fds -= fds.len();
+        }
     }
 
     fn destination(&self, d: &Data) -> Option<Endpoint> {
         if d.fd >= 0
-            && let Some(e) = self.by_fd.get(&(d.task.tgid, d.fd))
+            && let Some(e) = self.by_fd.get(&d.task.tgid).and_then(|f| f.get(&d.fd))
         {
             return Some(e.clone());
         }
