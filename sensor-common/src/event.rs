@@ -176,6 +176,11 @@ pub struct OpenEvent {
     pub path: PathRec,
 }
 
+/// Bytes of an [`OpenEvent`] before its path components: the kernel sends these, then
+/// only the `path.depth` names it walked.
+pub const OPEN_FIXED_LEN: usize =
+    core::mem::offset_of!(OpenEvent, path) + core::mem::offset_of!(PathRec, names);
+
 /// A `connect(2)` finished (AF_INET, AF_INET6 or AF_UNIX).
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -213,6 +218,10 @@ pub struct DataEvent {
     pub captured: u32,
     pub data: [u8; DATA_CAP],
 }
+
+/// Bytes of a [`DataEvent`] before its captured bytes: the kernel sends these, then only
+/// the `captured` bytes.
+pub const DATA_FIXED_LEN: usize = core::mem::offset_of!(DataEvent, data);
 
 /// `ptrace` attach/seize or `process_vm_readv`/`writev` against another process.
 #[repr(C)]

@@ -4,33 +4,25 @@
 //! never run a program.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_user, bpf_probe_read_user_buf},
+    helpers::{bpf_get_current_task, bpf_probe_read_user, bpf_probe_read_user_buf},
     macros::{tracepoint, uprobe},
     programs::{ProbeContext, TracePointContext},
 };
 use sensor_common::{
-    ConnectEvent, DATA_CAP, DataEvent, EVENT_CONNECT, EVENT_DATA, SOCKADDR_CAP, SRC_CLIENT_CERT, SRC_DNS,
-    SRC_GNUTLS, SRC_OPENSSL, SRC_SENDMSG, SRC_SENDTO, STAT_CONNECT_EMITTED, STAT_DATA_EMITTED,
-    STAT_DATA_NOT_REQUEST, STAT_DROP_CONNECT, STAT_DROP_DATA, STAT_READ_ERROR,
+    ConnectEvent, DATA_CAP, DATA_FIXED_LEN, DataEvent, EVENT_CONNECT, EVENT_DATA, SOCKADDR_CAP,
+    SRC_CLIENT_CERT, SRC_DNS, SRC_GNUTLS, SRC_OPENSSL, SRC_SENDMSG, SRC_SENDTO, STAT_CONNECT_EMITTED,
+    STAT_DATA_EMITTED, STAT_DATA_NOT_REQUEST, STAT_DROP_CONNECT, STAT_DROP_DATA, STAT_READ_ERROR,
 };
 
 use crate::{
     kread::{read, read_ptr},
     maps::{EVENTS, SCRATCH_DATA, count, off, output_prefix, wakeup_flags},
-    task::{fill_header, syscall_arg},
+    task::{fill_header, is_self, sys_exit_ret, syscall_arg},
 };
-
-/// Offset of `ret` in the `sys_exit_*` tracepoint record.
-const SYS_EXIT_RET: usize = 16;
 
 const AF_UNIX: u16 = 1;
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
-
-#[inline(always)]
-fn is_self() -> bool {
-    (bpf_get_current_pid_tgid() >> 32) as u32 == off!(self_tgid) as u32
-}
 
 #[inline(always)]
 fn current_task() -> *const u8 {
@@ -73,16 +65,13 @@ fn start_data(
     Ok((ev, e))
 }
 
-/// Bytes of a data record before its captured bytes.
-const DATA_FIXED: usize = core::mem::offset_of!(DataEvent, data);
-
 /// Sends the assembled data record (only the bytes captured); counts it as emitted or
 /// dropped.
 #[inline(always)]
 fn emit_data(ev: *mut DataEvent) -> Result<(), i64> {
     // SAFETY: this CPU's scratch record, fully assembled.
     let e = unsafe { &mut *ev };
-    let len = DATA_FIXED + (e.captured as usize).min(DATA_CAP);
+    let len = DATA_FIXED_LEN + (e.captured as usize).min(DATA_CAP);
     e.header.size = len as u32;
     if output_prefix(ev as *const u8, len, size_of::<DataEvent>(), wakeup_flags()).is_err() {
         count(STAT_DROP_DATA);
@@ -189,8 +178,7 @@ pub fn sys_exit_sendto(ctx: TracePointContext) -> u32 {
 /// Bytes the syscall reports sent, or None on failure.
 #[inline(always)]
 fn sent(ctx: &TracePointContext) -> Result<Option<u64>, i64> {
-    // SAFETY: `ret` is a long at offset 16 in sys_exit_* records.
-    let ret: i64 = unsafe { ctx.read_at(SYS_EXIT_RET) }.map_err(i64::from)?;
+    let ret = sys_exit_ret(ctx)?;
     Ok((ret > 0).then_some(ret as u64))
 }
 
@@ -317,8 +305,7 @@ fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
     if family != AF_INET && family != AF_INET6 && family != AF_UNIX {
         return Ok(());
     }
-    // SAFETY: `ret` is a long at offset 16 in sys_exit_* records.
-    let ret: i64 = unsafe { ctx.read_at(SYS_EXIT_RET) }.map_err(i64::from)?;
+    let ret = sys_exit_ret(ctx)?;
     let Some(mut entry) = EVENTS.reserve::<ConnectEvent>(0) else {
         count(STAT_DROP_CONNECT);
         return Ok(());

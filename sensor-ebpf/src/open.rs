@@ -3,7 +3,7 @@
 //! its real identity (dev, inode) and resolved path.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task_btf, bpf_get_current_uid_gid},
+    helpers::{bpf_get_current_task_btf, bpf_get_current_uid_gid},
     macros::tracepoint,
     maps::lpm_trie::Key,
     programs::TracePointContext,
@@ -12,9 +12,9 @@ use sensor_common::{
     CONFIG_ANCESTOR_MASK, CONFIG_FLAGS, EVENT_OPEN, FLAG_PASS_ALL_OPENS, FLAG_SUFFIXES, GATE_ANCESTOR,
     GATE_BASENAME, GATE_SUFFIX, INODE_ANY_DEV, INODE_BITS, MATCH_ANCESTOR, MATCH_BASENAME, MATCH_INODE,
     MATCH_PASS_ALL, MATCH_SUFFIX, MAX_ANCESTOR_DEPTH, MAX_DEPTH, MAX_SUFFIX, NAME_KEY_LEN, NAME_LEN,
-    OpenEvent, POS_BASENAME, POS_FOREIGN_OWNER, POS_SUFFIX, PathRec, STAT_DROP_OPEN, STAT_OPEN_EMITTED,
-    STAT_OPEN_FAILED, STAT_OPEN_FILTERED, STAT_READ_ERROR, STAT_SELF_SKIPPED, SUFFIX_MARKER, SYS_CREAT,
-    SYS_OPEN, SYS_OPENAT, SYS_OPENAT2, gate_bit,
+    OPEN_FIXED_LEN, OpenEvent, POS_BASENAME, POS_FOREIGN_OWNER, POS_SUFFIX, STAT_DROP_OPEN,
+    STAT_OPEN_EMITTED, STAT_OPEN_FAILED, STAT_OPEN_FILTERED, STAT_READ_ERROR, STAT_SELF_SKIPPED,
+    SUFFIX_MARKER, SYS_CREAT, SYS_OPEN, SYS_OPENAT, SYS_OPENAT2, gate_bit,
 };
 
 use crate::{
@@ -24,14 +24,8 @@ use crate::{
         output_prefix, wakeup_flags,
     },
     path::{Target, walk_path},
-    task::fill_header,
+    task::{fill_header, is_self, sys_exit_ret},
 };
-
-/// Bytes of an open record before its path components.
-const OPEN_FIXED: usize = core::mem::offset_of!(OpenEvent, path) + core::mem::offset_of!(PathRec, names);
-
-/// Offset of `ret` in the `sys_exit_*` tracepoint record.
-const SYS_EXIT_RET: usize = 16;
 
 /// `open(2)` results (legacy syscall still used by some static binaries).
 #[tracepoint]
@@ -77,14 +71,12 @@ fn try_open(ctx: &TracePointContext, syscall: u32) -> Result<(), i64> {
     if off!(valid) == 0 {
         return Ok(());
     }
-    // SAFETY: `ret` is a long at this offset in every sys_exit_* record.
-    let ret: i64 = unsafe { ctx.read_at(SYS_EXIT_RET) }.map_err(i64::from)?;
+    let ret = sys_exit_ret(ctx)?;
     if ret < 0 {
         count(STAT_OPEN_FAILED);
         return Ok(());
     }
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    if tgid == off!(self_tgid) as u32 {
+    if is_self() {
         count(STAT_SELF_SKIPPED);
         return Ok(());
     }
@@ -133,7 +125,7 @@ fn try_open(ctx: &TracePointContext, syscall: u32) -> Result<(), i64> {
     walk_path(f_path, Target::Open);
     // Only the path components the walk filled travel.
     let depth = (e.path.depth as usize).min(MAX_DEPTH);
-    let len = OPEN_FIXED + depth * NAME_LEN;
+    let len = OPEN_FIXED_LEN + depth * NAME_LEN;
     e.header.size = len as u32;
     if output_prefix(ev as *const u8, len, size_of::<OpenEvent>(), wakeup_flags()).is_err() {
         count(STAT_DROP_OPEN);

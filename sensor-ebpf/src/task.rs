@@ -1,6 +1,9 @@
 //! Identity of a task (`task_struct`), filled into every record's header.
 
-use aya_ebpf::helpers::{bpf_get_current_task_btf, bpf_ktime_get_boot_ns, bpf_task_pt_regs};
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task_btf, bpf_ktime_get_boot_ns, bpf_task_pt_regs},
+    programs::TracePointContext,
+};
 use sensor_common::{EventHeader, TaskInfo};
 
 use crate::{
@@ -67,4 +70,21 @@ pub fn syscall_arg<const N: usize>() -> u64 {
         let regs = bpf_task_pt_regs(bpf_get_current_task_btf()) as *const u8;
         core::ptr::read_volatile(regs.wrapping_add(off) as *const u64)
     }
+}
+
+/// Offset of `ret` in every `sys_exit_*` tracepoint record.
+const SYS_EXIT_RET: usize = 16;
+
+/// The syscall's return value, in a `sys_exit_*` tracepoint.
+#[inline(always)]
+pub fn sys_exit_ret(ctx: &TracePointContext) -> Result<i64, i64> {
+    // SAFETY: `ret` is a long at this offset in every sys_exit_* record.
+    unsafe { ctx.read_at(SYS_EXIT_RET) }.map_err(i64::from)
+}
+
+/// True when the current task belongs to the sensor itself (its own activity is not
+/// reported).
+#[inline(always)]
+pub fn is_self() -> bool {
+    (bpf_get_current_pid_tgid() >> 32) as u32 == off!(self_tgid) as u32
 }

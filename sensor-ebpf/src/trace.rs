@@ -14,7 +14,7 @@ use sensor_common::{
 
 use crate::{
     maps::{EVENTS, count, off, wakeup_flags},
-    task::{fill_header, syscall_arg},
+    task::{fill_header, is_self, syscall_arg},
 };
 
 const PTRACE_ATTACH: u64 = 16;
@@ -31,10 +31,10 @@ fn done(r: Result<(), i64>) -> u32 {
 const KEYCTL_GET_PERSISTENT: u64 = 22;
 
 fn emit(syscall: u32, request: u64, target: u64) -> Result<(), i64> {
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    if off!(valid) == 0 || tgid == off!(self_tgid) as u32 {
+    if off!(valid) == 0 || is_self() {
         return Ok(());
     }
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     if syscall != TRACE_KEYCTL_PERSISTENT && (target as u32 == tgid || target == 0) {
         return Ok(());
     }

@@ -8,9 +8,9 @@ mod path;
 use std::mem::size_of;
 
 use sensor_common::{
-    ARGS_LEN, ConnectEvent, DATA_CAP, DataEvent, EVENT_CONNECT, EVENT_DATA, EVENT_EXEC, EVENT_EXIT,
-    EVENT_FORK, EVENT_OPEN, EVENT_TRACE, EventHeader, ExecEvent, ExitEvent, ForkEvent, MAX_DEPTH, NAME_LEN,
-    OpenEvent, PathRec, TaskInfo, TraceEvent,
+    ARGS_LEN, ConnectEvent, DATA_CAP, DATA_FIXED_LEN, DataEvent, EVENT_CONNECT, EVENT_DATA, EVENT_EXEC,
+    EVENT_EXIT, EVENT_FORK, EVENT_OPEN, EVENT_TRACE, EventHeader, ExecEvent, ExitEvent, ForkEvent, MAX_DEPTH,
+    NAME_LEN, OPEN_FIXED_LEN, OpenEvent, PathRec, TaskInfo, TraceEvent,
 };
 
 pub use path::{KernelPath, cstr_lossy};
@@ -155,14 +155,7 @@ impl Event {
 
 /// Reads a `T` from the start of `buf` after checking its length.
 fn read_record<T: Copy>(buf: &[u8], kind: u32) -> Result<T, DecodeError> {
-    let need = size_of::<T>();
-    if buf.len() < need {
-        return Err(DecodeError::Truncated { kind, need, got: buf.len() });
-    }
-    // SAFETY: length checked above; T is a plain-old-data `#[repr(C)]` record of
-    // integers and byte arrays, valid for any bit pattern; read_unaligned has no
-    // alignment requirement.
-    Ok(unsafe { std::ptr::read_unaligned(buf.as_ptr().cast::<T>()) })
+    field(buf, 0, kind)
 }
 
 /// Reads a `T` at `off` in `buf` (bounds checked) without copying the rest of the
@@ -175,11 +168,6 @@ fn field<T: Copy>(buf: &[u8], off: usize, kind: u32) -> Result<T, DecodeError> {
     // requirement.
     Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
 }
-
-/// Bytes of an open record before its path components.
-const OPEN_FIXED: usize = std::mem::offset_of!(OpenEvent, path) + std::mem::offset_of!(PathRec, names);
-/// Bytes of a data record before its captured bytes.
-const DATA_FIXED: usize = std::mem::offset_of!(DataEvent, data);
 
 fn task(t: &TaskInfo) -> Task {
     let opt = |v: u32| (v != u32::MAX).then_some(v);
@@ -263,15 +251,15 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
             // The kernel sends the fixed part, then only the path components it walked.
             use std::mem::offset_of;
             let kind = hdr.kind;
-            if buf.len() < OPEN_FIXED {
-                return Err(DecodeError::Truncated { kind, need: OPEN_FIXED, got: buf.len() });
+            if buf.len() < OPEN_FIXED_LEN {
+                return Err(DecodeError::Truncated { kind, need: OPEN_FIXED_LEN, got: buf.len() });
             }
             let at = |f: usize| offset_of!(OpenEvent, path) + f;
             let depth: u32 = field(buf, at(offset_of!(PathRec, depth)), kind)?;
             let path_flags: u32 = field(buf, at(offset_of!(PathRec, flags)), kind)?;
-            let need = OPEN_FIXED + (depth as usize).min(MAX_DEPTH) * NAME_LEN;
+            let need = OPEN_FIXED_LEN + (depth as usize).min(MAX_DEPTH) * NAME_LEN;
             let names =
-                buf.get(OPEN_FIXED..need).ok_or(DecodeError::Truncated { kind, need, got: buf.len() })?;
+                buf.get(OPEN_FIXED_LEN..need).ok_or(DecodeError::Truncated { kind, need, got: buf.len() })?;
             Ok(Event::Open(Open {
                 task: task(&hdr.task),
                 ts_boot_ns: hdr.ts_boot_ns,
@@ -303,9 +291,9 @@ pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
             use std::mem::offset_of;
             let kind = hdr.kind;
             let captured: u32 = field(buf, offset_of!(DataEvent, captured), kind)?;
-            let need = DATA_FIXED + (captured as usize).min(DATA_CAP);
+            let need = DATA_FIXED_LEN + (captured as usize).min(DATA_CAP);
             let bytes =
-                buf.get(DATA_FIXED..need).ok_or(DecodeError::Truncated { kind, need, got: buf.len() })?;
+                buf.get(DATA_FIXED_LEN..need).ok_or(DecodeError::Truncated { kind, need, got: buf.len() })?;
             Ok(Event::Data(Data {
                 task: task(&hdr.task),
                 ts_boot_ns: hdr.ts_boot_ns,

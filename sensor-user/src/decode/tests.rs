@@ -141,7 +141,7 @@ fn argv_split() {
 #[test]
 fn open_records_carry_only_the_path_components_walked() {
     let mut rec = open_record(&["credentials", ".aws", "alice", "home"], 0);
-    let len = OPEN_FIXED + 4 * NAME_LEN;
+    let len = OPEN_FIXED_LEN + 4 * NAME_LEN;
     rec.header.size = len as u32;
     let bytes = bytes_of(&rec);
     let Event::Open(o) = decode(&bytes[..len]).expect("a record with its walked names decodes") else {
@@ -163,7 +163,7 @@ fn data_records_carry_only_the_bytes_captured() {
     let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
     d.data[..head.len()].copy_from_slice(head);
     d.captured = head.len() as u32;
-    let len = DATA_FIXED + head.len();
+    let len = DATA_FIXED_LEN + head.len();
     d.header.size = len as u32;
     let bytes = bytes_of(&d);
     let Event::Data(got) = decode(&bytes[..len]).expect("data record decodes") else {
