@@ -417,7 +417,7 @@ impl Pipeline {
                 "provenance_index_size": self.correlator.index_len(),
                 "correlation_state_size": self.correlator.state_len(),
                 "correlation_index_evictions": self.correlator.counters.index_evictions,
-                "correlation_reads_evicted": self.correlator.counters.reads_evicted,
+                "correlation_reads_evicted": self.correlator.reads_evicted(),
                 "correlation_findings": self.correlator.counters.findings,
                 "correlation_deduplicated": self.correlator.counters.deduplicated,
                 "stores_parsed": self.correlator.counters.stores_parsed,

@@ -28,7 +28,7 @@ type Seq = u64;
 
 #[derive(Default)]
 pub struct RecentReads {
-    queue: VecDeque<Option<Read>>,
+    queue: VecDeque<Read>,
     /// Sequence number of `queue[0]`.
     first: Seq,
     /// Reads by the reader's own entity id.
@@ -39,18 +39,16 @@ pub struct RecentReads {
     by_ancestor: HashMap<String, Vec<Seq>>,
     /// Latest read per (reader, store path).
     latest: HashMap<(String, String), Seq>,
-    live: usize,
     pub evicted: u64,
 }
 
 impl RecentReads {
     pub fn len(&self) -> usize {
-        self.live
+        self.queue.len()
     }
 
     fn get(&self, seq: Seq) -> Option<&Read> {
-        let i = seq.checked_sub(self.first)? as usize;
-        self.queue.get(i)?.as_ref()
+        self.queue.get(usize::try_from(seq.checked_sub(self.first)?).ok()?)
     }
 
     /// Records a read; a repeat by the same process of the same store refreshes it.
@@ -58,13 +56,13 @@ impl RecentReads {
         let key = (reader.entity_id.clone(), store.path.clone());
         if let Some(&seq) = self.latest.get(&key)
             && let Some(i) = seq.checked_sub(self.first)
-            && let Some(Some(r)) = self.queue.get_mut(i as usize)
+            && let Some(r) = self.queue.get_mut(i as usize)
         {
             r.at = now;
             r.store = store;
             return;
         }
-        while self.live >= max.max(1) {
+        while self.queue.len() >= max.max(1) {
             self.pop_oldest();
             self.evicted += 1;
         }
@@ -77,18 +75,13 @@ impl RecentReads {
             self.by_ancestor.entry(a.clone()).or_default().push(seq);
         }
         self.latest.insert(key, seq);
-        self.queue.push_back(Some(Read { at: now, reader, store }));
-        self.live += 1;
+        self.queue.push_back(Read { at: now, reader, store });
     }
 
     fn pop_oldest(&mut self) {
-        while let Some(front) = self.queue.pop_front() {
+        if let Some(r) = self.queue.pop_front() {
             self.first += 1;
-            if let Some(r) = front {
-                self.live -= 1;
-                self.unindex(self.first - 1, &r);
-                return;
-            }
+            self.unindex(self.first - 1, &r);
         }
     }
 
@@ -115,7 +108,7 @@ impl RecentReads {
     /// Drops reads older than `window` from the front of the queue. A refreshed read
     /// keeps its place, so some may outlive the window a little: callers check `at`.
     pub fn expire(&mut self, now: Instant, window: Duration) {
-        while let Some(Some(r)) = self.queue.front() {
+        while let Some(r) = self.queue.front() {
             if now.duration_since(r.at) <= window {
                 break;
             }

@@ -87,7 +87,6 @@ pub struct CorrelationCounters {
     pub stores_parsed: u64,
     pub store_parse_failures: u64,
     pub index_evictions: u64,
-    pub reads_evicted: u64,
     pub findings: u64,
     pub deduplicated: u64,
 }
@@ -156,6 +155,11 @@ impl Correlator {
         }
     }
 
+    /// Recent reads dropped for the size bound.
+    pub fn reads_evicted(&self) -> u64 {
+        self.reads.evicted
+    }
+
     pub fn index_len(&self) -> usize {
         self.index.len()
     }
@@ -180,7 +184,6 @@ impl Correlator {
         }
         self.reads.expire(now, self.cfg.window);
         self.reads.push(reader, store, now, MAX_READS);
-        self.counters.reads_evicted = self.reads.evicted;
     }
 
     fn index_store(&mut self, store: &Provenance, opener: u32, opened: &str, now: Instant) {
