@@ -15,7 +15,7 @@ use aya::programs::{
 };
 use tracing::{info, warn};
 
-use super::{ProbeError, Probes};
+use super::{ProbeError, Probes, uprobe_site::symbol_sites};
 
 /// (library file name prefix, [(symbol, program)]).
 const OPENSSL: &[(&str, &str)] = &[
@@ -69,28 +69,16 @@ pub struct TlsAttacher {
     checked: std::collections::HashSet<(u64, u64)>,
 }
 
-/// True when the ELF file at `path` defines `symbol` (not merely imports it). The file
-/// is read in the ranges the symbol tables need, not loaded whole.
-fn defines_symbol(path: &Path, symbol: &str) -> bool {
-    use object::{Object as _, ObjectSymbol as _};
-    let Ok(f) = std::fs::File::open(path) else { return false };
-    let cache = object::read::ReadCache::new(f);
-    let Ok(file) = object::File::parse(&cache) else { return false };
-    file.symbols()
-        .chain(file.dynamic_symbols())
-        .any(|s| s.name() == Ok(symbol) && !s.is_undefined() && s.address() != 0)
-}
-
-/// Attaches `program` to `symbol` in `path` at the function's first branch when that
-/// is equivalent to its entry (see [`super::uprobe_site`]): a hit there is emulated
-/// instead of single-stepped.
-fn attach_at_cheapest_site(
+/// Attaches `program` to `symbol` in `path` at `offset` from its start (the site
+/// [`symbol_sites`] chose: a hit on a branch is emulated, one on the entry
+/// single-stepped).
+fn attach_at(
     probes: &mut Probes,
     program: &str,
     symbol: &str,
+    offset: u64,
     path: &Path,
 ) -> Result<(), String> {
-    let offset = super::uprobe_site::branch_offset(path, symbol).unwrap_or(0);
     let prog: &mut UProbe = probes.uprobe_mut(program).map_err(|e| e.to_string())?;
     prog.attach(UProbeAttachLocation::SymbolOffset(symbol, offset), path, UProbeScope::AllProcesses)
         .map(|_| ())
@@ -156,15 +144,19 @@ impl TlsAttacher {
             if self.checked.len() > MAX_CHECKED {
                 self.checked.clear();
             }
-            if which_library(path).is_some() || !defines_symbol(path, "SSL_write") {
+            if which_library(path).is_some() {
+                continue;
+            }
+            let sites = symbol_sites(path, &["SSL_write", "SSL_write_ex"]);
+            if sites[0].is_none() {
                 continue;
             }
             let mut ok = 0;
-            for (symbol, program) in [("SSL_write", "ssl_write"), ("SSL_write_ex", "ssl_write_ex")] {
-                if symbol == "SSL_write_ex" && !defines_symbol(path, symbol) {
-                    continue;
-                }
-                match attach_at_cheapest_site(probes, program, symbol, path) {
+            for ((symbol, program), site) in
+                [("SSL_write", "ssl_write"), ("SSL_write_ex", "ssl_write_ex")].into_iter().zip(sites)
+            {
+                let Some(offset) = site else { continue };
+                match attach_at(probes, program, symbol, offset, path) {
                     Ok(()) => ok += 1,
                     Err(e) => warn!("TLS uprobe {symbol} in static binary {exe}: {e}"),
                 }
@@ -190,8 +182,10 @@ impl TlsAttacher {
             }
             let shown = path.display().to_string();
             let mut ok = 0;
-            for (symbol, program) in *symbols {
-                match attach_at_cheapest_site(probes, program, symbol, &path) {
+            let names: Vec<&str> = symbols.iter().map(|(s, _)| *s).collect();
+            for ((symbol, program), site) in symbols.iter().zip(symbol_sites(&path, &names)) {
+                // A symbol this parse did not find is left for the loader to resolve.
+                match attach_at(probes, program, symbol, site.unwrap_or(0), &path) {
                     Ok(()) => ok += 1,
                     Err(e) => warn!("TLS uprobe {symbol} in {shown}: {e}"),
                 }

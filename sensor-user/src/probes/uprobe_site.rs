@@ -19,27 +19,44 @@ const WINDOW: usize = 64;
 /// Argument registers the TLS programs read (first three integer arguments).
 const ARGS: [Register; 3] = [Register::RDI, Register::RSI, Register::RDX];
 
-/// Offset from `symbol`'s start of its first branch, when the instructions before it
-/// run straight through without writing an argument register; `None` otherwise (then
-/// the probe goes on the entry).
-pub fn branch_offset(path: &Path, symbol: &str) -> Option<u64> {
-    let f = std::fs::File::open(path).ok()?;
+/// For each of `symbols`: `None` when `path` does not define it (an import is not a
+/// definition), else where to probe it, as an offset from its start: its first branch
+/// when the instructions before it run straight through without writing an argument
+/// register, else 0 (the entry). The file is parsed once, and read only in the ranges
+/// the symbol tables and the functions' first bytes need.
+pub fn symbol_sites(path: &Path, symbols: &[&str]) -> Vec<Option<u64>> {
+    let none = || vec![None; symbols.len()];
+    let Ok(f) = std::fs::File::open(path) else { return none() };
     let cache = object::read::ReadCache::new(f);
-    let file = object::File::parse(&cache).ok()?;
+    let Ok(file) = object::File::parse(&cache) else { return none() };
+    let mut sites = none();
+    for sym in file.symbols().chain(file.dynamic_symbols()) {
+        if sym.is_undefined() || sym.address() == 0 {
+            continue;
+        }
+        let Ok(name) = sym.name() else { continue };
+        for (i, wanted) in symbols.iter().enumerate() {
+            if sites[i].is_none() && name == *wanted {
+                sites[i] = Some(branch_in(&file, &sym).unwrap_or(0));
+            }
+        }
+    }
+    sites
+}
+
+/// The first safe branch of a defined symbol (see [`first_safe_branch`]), on x86-64.
+fn branch_in<'d, R: object::ReadRef<'d>>(
+    file: &object::File<'d, R>,
+    sym: &object::Symbol<'d, '_, R>,
+) -> Option<u64> {
     if file.architecture() != object::Architecture::X86_64 {
         return None;
     }
-    let sym = file
-        .dynamic_symbols()
-        .chain(file.symbols())
-        .find(|s| s.name() == Ok(symbol) && !s.is_undefined() && s.address() != 0)?;
     let section = file.section_by_index(sym.section_index()?).ok()?;
-    let start = sym.address().checked_sub(section.address())?;
+    let start = usize::try_from(sym.address().checked_sub(section.address())?).ok()?;
     let data = section.data().ok()?;
-    let start = usize::try_from(start).ok()?;
     let end = start.checked_add((sym.size() as usize).clamp(1, WINDOW))?.min(data.len());
-    let code = data.get(start..end)?;
-    first_safe_branch(code, sym.address())
+    first_safe_branch(data.get(start..end)?, sym.address())
 }
 
 /// The offset within `code` (a function's first bytes at address `ip`) of its first
@@ -120,7 +137,9 @@ mod tests {
         if !lib.exists() {
             return;
         }
-        let off = branch_offset(lib, "SSL_write").expect("SSL_write has a branch before any argument write");
-        assert!(off > 0 && off < WINDOW as u64, "{off}");
+        let sites = symbol_sites(lib, &["SSL_write", "no_such_symbol"]);
+        let off = sites[0].expect("libssl defines SSL_write");
+        assert!(off > 0 && off < WINDOW as u64, "SSL_write has a branch before any argument write: {off}");
+        assert_eq!(sites[1], None, "a symbol the library does not define");
     }
 }
