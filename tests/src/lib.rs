@@ -309,3 +309,30 @@ pub fn sh(script: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A loopback HTTP server (python3) that answers every GET and POST with an empty 200;
+/// `.1` is its port. Killed on drop.
+pub struct HttpServer(Child, pub u16);
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts an [`HttpServer`] on a free port.
+pub fn http_server() -> HttpServer {
+    use std::io::{BufRead as _, BufReader};
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import http.server as h\nclass H(h.BaseHTTPRequestHandler):\n    def do_POST(self):\n        self.rfile.read(int(self.headers.get('Content-Length') or 0)); self.send_response(200); self.send_header('Content-Length', '0'); self.end_headers()\n    do_GET = do_POST\n    def log_message(self, *a): pass\ns = h.ThreadingHTTPServer(('127.0.0.1', 0), H)\nprint(s.server_address[1], flush=True)\ns.serve_forever()",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("port");
+    HttpServer(child, line.trim().parse().expect("port"))
+}

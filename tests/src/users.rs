@@ -41,6 +41,12 @@ impl TestUser {
         p
     }
 
+    /// Runs `script` with `sh` as this user; panics with its stderr when it fails.
+    pub fn run(&self, script: &str) {
+        let out = self.sh(script).output().expect("run");
+        assert!(out.status.success(), "`{script}`: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// A command that runs `script` with `sh` as this user.
     pub fn sh(&self, script: &str) -> Command {
         let mut c = Command::new("setpriv");

