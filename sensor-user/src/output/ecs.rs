@@ -137,6 +137,7 @@ pub(super) fn tw_process(p: &Process, t: &Task, ancestry: &[Ancestor]) -> Value 
         "loginuid": t.loginuid,
         "sessionid": t.sessionid,
         "seeded": p.seeded,
+        "args_truncated": p.args_truncated,
         "privilege_changes": p.privilege_changes.iter().map(|c| json!({
             "pid": c.pid,
             "from": {"uid": c.from_uid, "euid": c.from_euid},

@@ -24,6 +24,8 @@ pub struct Process {
     /// Resolved executable path (kernel dentry walk, or /proc/<pid>/exe when seeded).
     pub executable: String,
     pub args: Vec<String>,
+    /// The command line was longer than [`sensor_common::ARGS_LEN`] bytes and was cut.
+    pub args_truncated: bool,
     pub name: String,
     pub uid: u32,
     pub gid: u32,
@@ -188,6 +190,7 @@ impl ProcessTable {
         p.executable =
             if e.executable.is_complete() { e.executable.path.clone() } else { e.filename.clone() };
         p.args = super::redact::redact_args(&e.args);
+        p.args_truncated = e.args_truncated;
         p.exec_ts_boot_ns = e.ts_boot_ns;
         // What ran before this exec: the same process (after fork), else its parent.
         let before = if self.same_process(t.tgid, t.start_boottime_ns) {
@@ -330,6 +333,7 @@ fn process_from_task(t: &Task, pid: u32, ppid: u32, start_ns: u64) -> Process {
         start_ns,
         executable: String::new(),
         args: Vec::new(),
+        args_truncated: false,
         name: t.comm.clone(),
         uid: t.uid,
         gid: t.gid,

@@ -33,6 +33,7 @@ fn process(pid: u32, exe: &str) -> Process {
         start_ns: 5,
         executable: exe.into(),
         args: vec![exe.into(), "-s".into(), "http://127.0.0.1/x?token=<redacted>".into()],
+        args_truncated: false,
         name: exe.rsplit('/').next().unwrap_or_default().into(),
         uid: 1000,
         gid: 1000,
