@@ -68,7 +68,73 @@ pub fn dns_question(b: &[u8]) -> Option<(String, u16)> {
 
 #[cfg(test)]
 mod tests {
-    use super::dns_question;
+    use super::{Egress, dns_question};
+    use crate::decode::{Connect, Data, Endpoint, Task};
+    use crate::detect::credentials::Fingerprinter;
+
+    fn task(tgid: u32, tid: u32) -> Task {
+        Task {
+            tgid,
+            tid,
+            ppid: 1,
+            uid: 0,
+            gid: 0,
+            euid: 0,
+            egid: 0,
+            loginuid: None,
+            sessionid: None,
+            start_boottime_ns: 1,
+            comm: "t".into(),
+        }
+    }
+
+    fn ip(port: u16) -> Endpoint {
+        Endpoint::Ip { addr: std::net::Ipv4Addr::LOCALHOST.into(), port }
+    }
+
+    fn connect(e: &mut Egress, tgid: u32, tid: u32, fd: i32, port: u16) {
+        e.on_connect(&Connect {
+            task: task(tgid, tid),
+            ts_boot_ns: 0,
+            fd,
+            ret: 0,
+            endpoint: ip(port),
+            local: None,
+        });
+    }
+
+    /// Where a TLS write (no socket named) from this thread goes.
+    fn tls_destination(e: &Egress, tgid: u32, tid: u32) -> Option<Endpoint> {
+        let d = Data {
+            task: task(tgid, tid),
+            ts_boot_ns: 0,
+            source: 0,
+            fd: -1,
+            conn: 0,
+            len: 0,
+            bytes: Vec::new(),
+        };
+        e.destination(&d)
+    }
+
+    #[test]
+    fn tls_writes_go_where_their_thread_last_connected_and_exit_forgets_every_thread() {
+        let mut e = Egress::new(Fingerprinter::new(b"k"));
+        connect(&mut e, 10, 10, 3, 443);
+        connect(&mut e, 10, 11, 4, 8443);
+        assert_eq!(tls_destination(&e, 10, 10), Some(ip(443)));
+        assert_eq!(tls_destination(&e, 10, 11), Some(ip(8443)));
+        assert_eq!(
+            tls_destination(&e, 10, 12),
+            Some(ip(8443)),
+            "a thread that never connected: the process's last"
+        );
+        assert_eq!(tls_destination(&e, 20, 11), None, "a thread id of another process is not this one");
+        assert_eq!((e.last_tids, e.fds), (2, 2));
+        e.on_exit(10);
+        assert_eq!(tls_destination(&e, 10, 11), None);
+        assert_eq!((e.last_tids, e.fds), (0, 0), "the exit dropped the threads' entries and sockets");
+    }
 
     #[test]
     fn dns_questions() {
@@ -87,6 +153,11 @@ mod tests {
     }
 }
 
+struct LastConnect {
+    process: Endpoint,
+    by_tid: HashMap<u32, Endpoint>,
+}
+
 #[derive(Default)]
 struct ConnState {
     h2: Option<H2Conn>,
@@ -98,9 +169,11 @@ pub struct Egress {
     fp: Fingerprinter,
     conns: HashMap<(u32, u32, u64), ConnState>,
     order: VecDeque<(u32, u32, u64)>,
-    /// Last connect per thread and per process: TLS writes do not name their socket.
-    last_by_tid: HashMap<u32, Endpoint>,
-    last_by_tgid: HashMap<u32, Endpoint>,
+    /// Last connect per process and per thread of it: TLS writes do not name their
+    /// socket. Keyed by process first, so an exit drops its threads' entries too.
+    last: HashMap<u32, LastConnect>,
+    /// Thread entries in `last`.
+    last_tids: usize,
     /// Destination per socket for plain send*, by process then fd (a process's exit
     /// drops its sockets in one step).
     by_fd: HashMap<u32, HashMap<i32, Endpoint>>,
@@ -120,8 +193,8 @@ impl Egress {
             fp,
             conns: HashMap::new(),
             order: VecDeque::new(),
-            last_by_tid: HashMap::new(),
-            last_by_tgid: HashMap::new(),
+            last: HashMap::new(),
+            last_tids: 0,
             by_fd: HashMap::new(),
             fds: 0,
             last_dns: HashMap::new(),
@@ -140,17 +213,23 @@ impl Egress {
         if !matches!(c.endpoint, Endpoint::Ip { .. }) {
             return;
         }
-        if self.fds > 4 * MAX_CONNS || self.last_by_tid.len() > 4 * MAX_CONNS {
+        if self.fds > 4 * MAX_CONNS || self.last_tids > 4 * MAX_CONNS {
             self.by_fd.clear();
             self.fds = 0;
-            self.last_by_tid.clear();
-            self.last_by_tgid.clear();
+            self.last.clear();
+            self.last_tids = 0;
         }
         if self.by_fd.entry(c.task.tgid).or_default().insert(c.fd, c.endpoint.clone()).is_none() {
             self.fds += 1;
         }
-        self.last_by_tid.insert(c.task.tid, c.endpoint.clone());
-        self.last_by_tgid.insert(c.task.tgid, c.endpoint.clone());
+        let last = self
+            .last
+            .entry(c.task.tgid)
+            .or_insert_with(|| LastConnect { process: c.endpoint.clone(), by_tid: HashMap::new() });
+        last.process = c.endpoint.clone();
+        if last.by_tid.insert(c.task.tid, c.endpoint.clone()).is_none() {
+            self.last_tids += 1;
+        }
     }
 
     /// Records the name a DNS query asks; returns (name, query type).
@@ -183,7 +262,9 @@ impl Egress {
     pub fn on_exit(&mut self, tgid: u32) {
         self.client_cert.remove(&tgid);
         self.last_dns.remove(&tgid);
-        self.last_by_tgid.remove(&tgid);
+        if let Some(last) = self.last.remove(&tgid) {
+            self.last_tids -= last.by_tid.len();
+        }
         if let Some(fds) = self.by_fd.remove(&tgid) {
             self.fds -= fds.len();
         }
@@ -195,7 +276,8 @@ impl Egress {
         {
             return Some(e.clone());
         }
-        self.last_by_tid.get(&d.task.tid).or_else(|| self.last_by_tgid.get(&d.task.tgid)).cloned()
+        let last = self.last.get(&d.task.tgid)?;
+        Some(last.by_tid.get(&d.task.tid).unwrap_or(&last.process).clone())
     }
 
     /// Decodes a captured write; returns every request in it with the credentials it carries
