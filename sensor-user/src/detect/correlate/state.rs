@@ -97,13 +97,8 @@ pub struct Correlator {
     fp: Fingerprinter,
     index: HashMap<String, Provenance>,
     order: VecDeque<String>,
-    stamps: HashMap<String, (i64, u64)>,
-    /// When each store was last checked for changes (a store opened in a loop is
-    /// stat'ed at most once per `RECHECK`).
-    checked: HashMap<String, Instant>,
-    /// The endpoint each parsed store names, and the last process that opened it.
-    store_endpoints: HashMap<String, Option<String>>,
-    last_readers: HashMap<String, Party>,
+    /// What is known of each store path opened (at most `MAX_STORES`).
+    stores: HashMap<String, StoreSeen>,
     reads: RecentReads,
     /// Last full sweep of the reuse and dedup tables.
     swept: Instant,
@@ -113,6 +108,20 @@ pub struct Correlator {
     summaries: Vec<(String, u64)>,
     sensitive: GlobSet,
     pub counters: CorrelationCounters,
+}
+
+/// What the correlator remembers of one store path.
+#[derive(Default)]
+struct StoreSeen {
+    /// Last check for changes: a store opened in a loop is stat'ed at most once per
+    /// `RECHECK`.
+    checked: Option<Instant>,
+    /// Modification time and size when it was last parsed.
+    stamp: Option<(i64, u64)>,
+    /// The endpoint the store itself names (kubeconfig server, netrc machine, AWS).
+    endpoint: Option<String>,
+    /// The last process that opened it.
+    last_reader: Option<Party>,
 }
 
 const MAX_READS: usize = 10_000;
@@ -142,10 +151,7 @@ impl Correlator {
             fp,
             index: HashMap::new(),
             order: VecDeque::new(),
-            stamps: HashMap::new(),
-            checked: HashMap::new(),
-            store_endpoints: HashMap::new(),
-            last_readers: HashMap::new(),
+            stores: HashMap::new(),
             reads: RecentReads::default(),
             swept: Instant::now(),
             uses: HashMap::new(),
@@ -174,27 +180,34 @@ impl Correlator {
     pub fn on_store_open(&mut self, mut store: Provenance, opener: u32, opened: &str, reader: Party) {
         let now = Instant::now();
         self.index_store(&store, opener, opened, now);
-        if self.last_readers.len() >= MAX_STORES && !self.last_readers.contains_key(&store.path) {
-            self.last_readers.clear();
-        }
-        self.last_readers.insert(store.path.clone(), reader.clone());
+        let seen = self.seen(&store.path);
+        seen.last_reader = Some(reader.clone());
         if store.endpoint.is_none() {
-            // The endpoint the store itself names (kubeconfig server, netrc machine, AWS).
-            store.endpoint = self.store_endpoints.get(&store.path).cloned().flatten();
+            store.endpoint = seen.endpoint.clone();
         }
         self.reads.expire(now, self.cfg.window);
         self.reads.push(reader, store, now, MAX_READS);
     }
 
+    /// The entry of a store path; the table starts over when it holds `MAX_STORES`.
+    fn seen(&mut self, path: &str) -> &mut StoreSeen {
+        // Looked up by `&str` first: a store opened again costs no key allocation.
+        if !self.stores.contains_key(path) {
+            if self.stores.len() >= MAX_STORES {
+                self.stores.clear();
+            }
+            self.stores.insert(path.to_string(), StoreSeen::default());
+        }
+        self.stores.get_mut(path).expect("inserted above")
+    }
+
     fn index_store(&mut self, store: &Provenance, opener: u32, opened: &str, now: Instant) {
         use std::os::unix::fs::MetadataExt as _;
-        if self.checked.get(&store.path).is_some_and(|t| now.duration_since(*t) < RECHECK) {
+        let seen = self.seen(&store.path);
+        if seen.checked.is_some_and(|t| now.duration_since(t) < RECHECK) {
             return;
         }
-        if self.checked.len() >= MAX_STORES {
-            self.checked.clear();
-        }
-        self.checked.insert(store.path.clone(), now);
+        seen.checked = Some(now);
         let via_root = format!("/proc/{opener}/root{opened}");
         let (read_path, meta) = match std::fs::metadata(&via_root) {
             Ok(m) => (via_root.as_str(), m),
@@ -207,7 +220,7 @@ impl Correlator {
             return;
         }
         let stamp = (meta.mtime(), meta.len());
-        if self.stamps.get(&store.path) == Some(&stamp) {
+        if self.seen(&store.path).stamp == Some(stamp) {
             return;
         }
         let Ok(bytes) = std::fs::read(read_path) else {
@@ -215,7 +228,7 @@ impl Correlator {
             tracing::debug!(path = %store.path, "store could not be read for provenance");
             return;
         };
-        self.stamps.insert(store.path.clone(), stamp);
+        self.seen(&store.path).stamp = Some(stamp);
         self.counters.stores_parsed += 1;
         for f in parsers::parse(&store.path, &bytes) {
             let fp = self.fp.fingerprint(f.secret.as_bytes());
@@ -224,11 +237,8 @@ impl Correlator {
                 endpoint: f.endpoint.clone().or(store.endpoint.clone()),
                 ..store.clone()
             };
-            if prov.endpoint.is_some() || !self.store_endpoints.contains_key(&store.path) {
-                if self.store_endpoints.len() >= MAX_STORES {
-                    self.store_endpoints.clear();
-                }
-                self.store_endpoints.insert(store.path.clone(), prov.endpoint.clone());
+            if prov.endpoint.is_some() {
+                self.seen(&store.path).endpoint = prov.endpoint.clone();
             }
             if self.index.insert(fp.clone(), prov).is_none() {
                 self.order.push_back(fp);
@@ -368,7 +378,7 @@ impl Correlator {
                                 p.path, sender.executable
                             ),
                         );
-                        f.other = self.last_readers.get(&p.path).cloned();
+                        f.other = self.stores.get(&p.path).and_then(|s| s.last_reader.clone());
                         f.store = Some(p);
                         f.fingerprint = Some(c.fingerprint.clone());
                         f.count = count;
