@@ -321,18 +321,22 @@ impl Drop for HttpServer {
     }
 }
 
+/// Spawns a server that prints the port it listens on as its first line; returns it
+/// with that port.
+pub fn spawn_reporting_port(cmd: &mut Command) -> (Child, u16) {
+    use std::io::{BufRead as _, BufReader};
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("port line");
+    let port = line.trim().parse().unwrap_or_else(|_| panic!("{cmd:?} printed {line:?}, not a port"));
+    (child, port)
+}
+
 /// Starts an [`HttpServer`] on a free port.
 pub fn http_server() -> HttpServer {
-    use std::io::{BufRead as _, BufReader};
-    let mut child = Command::new("python3")
-        .args([
+    let (child, port) = spawn_reporting_port(Command::new("python3").args([
             "-c",
             "import http.server as h\nclass H(h.BaseHTTPRequestHandler):\n    def do_POST(self):\n        self.rfile.read(int(self.headers.get('Content-Length') or 0)); self.send_response(200); self.send_header('Content-Length', '0'); self.end_headers()\n    do_GET = do_POST\n    def log_message(self, *a): pass\ns = h.ThreadingHTTPServer(('127.0.0.1', 0), H)\nprint(s.server_address[1], flush=True)\ns.serve_forever()",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("port");
-    HttpServer(child, line.trim().parse().expect("port"))
+    ]));
+    HttpServer(child, port)
 }

@@ -4,7 +4,7 @@
 //! destination and process, and the raw token appears nowhere in what it wrote.
 
 use std::{
-    io::{BufRead as _, BufReader, Write as _},
+    io::Write as _,
     net::TcpListener,
     path::Path,
     process::{Child, Command, Stdio},
@@ -15,7 +15,7 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
-use tests::{Sensor, Serial, TempDir, is_action, kernel_tests_enabled, sh};
+use tests::{Sensor, Serial, TempDir, is_action, kernel_tests_enabled, sh, spawn_reporting_port};
 
 const WAIT: Duration = Duration::from_secs(20);
 const KEY: &[u8] = b"fleet-key-for-tests";
@@ -48,17 +48,14 @@ impl Drop for Server {
 fn python_server(dir: &Path, tls: bool) -> Server {
     let script = dir.join("server.py");
     std::fs::write(&script, SERVER).expect("server script");
-    let mut child = Command::new("python3")
-        .arg(&script)
-        .arg(if tls { "tls" } else { "plain" })
-        .arg(dir.join("cert.pem"))
-        .arg(dir.join("key.pem"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("port");
-    Server(child, line.trim().parse().expect("port number"))
+    let (child, port) = spawn_reporting_port(
+        Command::new("python3")
+            .arg(&script)
+            .arg(if tls { "tls" } else { "plain" })
+            .arg(dir.join("cert.pem"))
+            .arg(dir.join("key.pem")),
+    );
+    Server(child, port)
 }
 
 /// `openssl s_server` negotiating h2 through ALPN: enough for curl to speak HTTP/2.

@@ -162,6 +162,21 @@ fn write_config(dir: &Path, sink: &str) -> PathBuf {
     p
 }
 
+/// A config with one HEC sink `hec` to `port`, spooling to `dir/spool`, plus `extra`
+/// settings (TOML lines); returns its path.
+fn hec_config(dir: &Path, port: u16, extra: &str) -> PathBuf {
+    write_config(
+        dir,
+        &format!(
+            "[[sink]]\nname = \"hec\"\ntype = \"http\"\nshape = \"hec\"\n\
+             url = \"http://127.0.0.1:{port}/services/collector/event\"\ntoken_file = \"{}\"\n\
+             spool_dir = \"{}\"\n{extra}",
+            token_file(dir).display(),
+            dir.join("spool").display()
+        ),
+    )
+}
+
 fn token_file(dir: &Path) -> PathBuf {
     let p = dir.join("token");
     std::fs::write(&p, format!("{TOKEN}\n")).expect("token");
@@ -179,17 +194,7 @@ fn hec_delivers_every_alert_in_order_across_outage_and_503() {
     let user = TestUser::create("hec");
     let store = user.write_file(".aws/credentials", "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n");
     let mut rx = Receiver::start(tmp.path(), None);
-    let cfg = write_config(
-        tmp.path(),
-        &format!(
-            "[[sink]]\nname = \"hec\"\ntype = \"http\"\nshape = \"hec\"\n\
-             url = \"http://127.0.0.1:{}/services/collector/event\"\ntoken_file = \"{}\"\n\
-             kinds = [\"alert\"]\nbatch_max = 4\nspool_dir = \"{}\"\n",
-            rx.port,
-            token_file(tmp.path()).display(),
-            tmp.path().join("spool").display()
-        ),
-    );
+    let cfg = hec_config(tmp.path(), rx.port, "kinds = [\"alert\"]\nbatch_max = 4\n");
     let sensor = Sensor::start(&["--config", cfg.to_str().expect("utf8")]);
     sensor.wait_for("sensor-started", WAIT, |d| is_action(d, "sensor-started"));
 
@@ -278,17 +283,7 @@ impl Spooled {
             user.write_file(".aws/credentials", "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n");
         let mut rx = Receiver::start(tmp.path(), None);
         rx.down();
-        let cfg = write_config(
-            tmp.path(),
-            &format!(
-                "[[sink]]\nname = \"hec\"\ntype = \"http\"\nshape = \"hec\"\n\
-                 url = \"http://127.0.0.1:{}/services/collector/event\"\ntoken_file = \"{}\"\n\
-                 kinds = [\"alert\"]\nspool_dir = \"{}\"\n",
-                rx.port,
-                token_file(tmp.path()).display(),
-                tmp.path().join("spool").display()
-            ),
-        );
+        let cfg = hec_config(tmp.path(), rx.port, "kinds = [\"alert\"]\n");
         let cfg = cfg.to_str().expect("utf8").to_string();
         let sensor = Sensor::start(&["--config", &cfg]);
         sensor.wait_for("sensor-started", WAIT, |d| is_action(d, "sensor-started"));
@@ -358,17 +353,7 @@ fn full_spool_drops_events_and_keeps_alerts() {
     // over; the exec events below are many times the limit.
     let limit: u64 = 512 << 10;
     let spool = tmp.path().join("spool");
-    let cfg = write_config(
-        tmp.path(),
-        &format!(
-            "[[sink]]\nname = \"hec\"\ntype = \"http\"\nshape = \"hec\"\n\
-             url = \"http://127.0.0.1:{}/services/collector/event\"\ntoken_file = \"{}\"\n\
-             spool_dir = \"{}\"\nspool_max_bytes = {limit}\n",
-            rx.port,
-            token_file(tmp.path()).display(),
-            spool.display()
-        ),
-    );
+    let cfg = hec_config(tmp.path(), rx.port, &format!("spool_max_bytes = {limit}\n"));
     let cfg = cfg.to_str().expect("utf8");
     let sensor = Sensor::start(&["--config", cfg, "--emit-events"]);
     sensor.wait_for("sensor-started", WAIT, |d| is_action(d, "sensor-started"));
