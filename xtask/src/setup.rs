@@ -46,8 +46,7 @@ const PACKAGES: &[&str] = &[
 ];
 
 fn output(cmd: &mut Command) -> Option<String> {
-    let out = cmd.output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    crate::output(cmd).ok()
 }
 
 fn missing_packages() -> Vec<&'static str> {

@@ -69,7 +69,7 @@ fn name(id: &str) -> Option<String> {
     if !procs::on_path("bpftool") {
         return None;
     }
-    let out = procs::output(Command::new("bpftool").args(["-j", "prog", "show", "id", id])).ok()?;
+    let out = crate::output(Command::new("bpftool").args(["-j", "prog", "show", "id", id])).ok()?;
     let v: serde_json::Value = serde_json::from_str(&out).ok()?;
     let name = v["name"].as_str()?;
     let clean: String =

@@ -167,28 +167,9 @@ pub fn run_timed(name: &str, cmd: &mut Command, timeout: Duration) -> anyhow::Re
     }
 }
 
-/// Runs `cmd` and returns its stdout; an error (with its stderr) on a non-zero exit.
-pub fn output(cmd: &mut Command) -> anyhow::Result<String> {
-    let out = cmd.stdin(Stdio::null()).output().with_context(|| format!("run {cmd:?}"))?;
-    if !out.status.success() {
-        bail!("{cmd:?} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
-    }
-    String::from_utf8(out.stdout).with_context(|| format!("{cmd:?}: output is not UTF-8"))
-}
-
 /// Runs a cargo command with its stdout sent to our stderr (stdout is the report).
 pub fn run_to_stderr(cmd: &mut Command) -> anyhow::Result<()> {
-    progress!("running {cmd:?}");
-    let status = cmd
-        .current_dir(crate::root())
-        .stdin(Stdio::null())
-        .stdout(std::io::stderr())
-        .status()
-        .with_context(|| format!("spawn {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed: {status}");
-    }
-    Ok(())
+    crate::run(cmd.stdin(Stdio::null()).stdout(std::io::stderr()))
 }
 
 /// A loopback port nothing listens on right now.

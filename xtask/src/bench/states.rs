@@ -70,7 +70,7 @@ impl Layout {
             .with_context(|| format!("write {}", store.display()))?;
         let rules = dir.path().join("rules");
         std::fs::create_dir_all(&rules)?;
-        let pack = procs::output(Command::new(bin).args(["rules", "dump"]))?;
+        let pack = crate::output(Command::new(bin).args(["rules", "dump"]))?;
         std::fs::write(rules.join("00-default.yaml"), pack)?;
         let me = std::env::current_exe()
             .and_then(std::fs::canonicalize)
@@ -83,7 +83,7 @@ impl Layout {
                  allowed_executables: [{me}]\n"
             ),
         )?;
-        procs::output(Command::new(bin).arg("rules").arg("check").arg(&rules))
+        crate::output(Command::new(bin).arg("rules").arg("check").arg(&rules))
             .context("the bench's rules directory does not validate")?;
         Ok(Layout { bin: bin.to_path_buf(), plain: cstring(&plain)?, store: cstring(&store)?, rules, dir })
     }

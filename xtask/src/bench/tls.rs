@@ -28,7 +28,7 @@ impl Nginx {
     pub fn start() -> anyhow::Result<Nginx> {
         let dir = TempDir::new("nginx")?;
         let d = dir.path();
-        procs::output(
+        crate::output(
             Command::new("openssl")
                 .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
                 .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-keyout"])
